@@ -8,6 +8,10 @@
 //   python3 scripts/fixtures.py smollm2 qwen-coder gemma3     # once, from the repository root
 //   cd scripts/reference && npm ci && node make_llamacpp_refs.mjs [smollm2 qwen-coder gemma3]
 //
+// Optional tighter reference, tests/data/llamacpp/<key>/logits_f32.json: the same prompts run on
+// an F32 (dequantized) copy of each model, named <key>.f32.gguf in DIR (see make_f32_gguf.py):
+//   node make_llamacpp_refs.mjs --f32-dir ~/.cache/residency/f32 [keys...]
+//
 // llama.cpp comes from node-llama-cpp's prebuilt CPU binary (pinned in package.json); nothing
 // is downloaded or built at run time. Settings: CPU only, 2 threads, context 512, batch 512,
 // F32 K and V cache, flash attention off, greedy sampling (temperature 0), no repeat penalty.
@@ -15,9 +19,9 @@
 // llama.cpp's logits), not raw logits, so every number stored here is ln(probability).
 // Takes about 10 minutes on 2 cores, most of it Gemma's 262k-entry probability maps.
 
-import {mkdirSync, readFileSync, renameSync, writeFileSync} from "node:fs";
+import {existsSync, mkdirSync, readFileSync, renameSync, writeFileSync} from "node:fs";
 import path from "node:path";
-import {MODELS, fail, header, loadLlama, modelPath, repoRoot} from "./common.mjs";
+import {MODELS, fail, header, loadLlama, modelPath, repoRoot, sha256File} from "./common.mjs";
 
 const THREADS = 2;
 const CONTEXT_SIZE = 512;
@@ -99,41 +103,8 @@ function tokensFor(model, corpus) {
     });
 }
 
-async function makeForModel(key, llama, logs, corpus) {
-    const file = modelPath(key);
-    console.error(`== ${key}: ${file}`);
-    const model = await llama.loadModel({modelPath: file, gpuLayers: 0});
-    const tokens = model.tokens;
-    const addBos = tokens.shouldPrependBosToken && tokens.bos != null;
-    let vocabSize = null; // llama_vocab_n_tokens: the size of every full probability map
-    const tokenizerInfo = {
-        bos_id: tokens.bos,
-        eos_id: tokens.eos,
-        eot_id: tokens.eot,
-        add_bos: addBos,
-        vocabulary_type: model.vocabularyType,
-    };
-
-    // a. tokens
-    writeJson(`tests/data/llamacpp/${key}/tokens.json`, {
-        ...(await header(llama, key, file, "tokens")),
-        tokenizer: tokenizerInfo,
-        method: {
-            call: "model.tokenize(text, specialTokens)",
-            llama_cpp_call: "common_tokenize(vocab, text, add_special=false, parse_special=specialTokens)",
-            ids_plain: "specialTokens=false: special-token text such as <|im_start|> is tokenized as plain text",
-            ids_special: "specialTokens=true: special-token text becomes the special token id",
-            bos_added: false,
-            note: "Neither list has BOS/EOS added (add_special=false). A prompt fed to the model gets BOS " +
-                "prepended only when tokenizer.add_bos is true. node-llama-cpp returns [] for \"\" without calling llama.cpp.",
-            decoded_plain: "model.detokenize(ids_plain, false) (llama_detokenize, special tokens not rendered)",
-        },
-        corpus_file: CORPUS_FILE,
-        entries: tokensFor(model, corpus),
-    });
-
-    // b + c. one greedy pass per prompt gives the last-position distribution and the continuation
-    const logKvStart = logs.length;
+async function openContext(model, logs, key) {
+    const logStart = logs.length;
     const context = await model.createContext({
         contextSize: CONTEXT_SIZE,
         batchSize: BATCH_SIZE,
@@ -143,11 +114,9 @@ async function makeForModel(key, llama, logs, corpus) {
         experimentalKvCacheKeyType: KV_CACHE_TYPE,
         experimentalKvCacheValueType: KV_CACHE_TYPE,
     });
-    const kvLog = logs.slice(logKvStart).filter((m) => /llama_kv_cache: size =/.test(m)).map((m) => m.trim());
-    if (!kvLog.every((m) => /K \(f32\).*V \(f32\)/.test(m)) || kvLog.length === 0)
+    const kvLog = logs.slice(logStart).filter((m) => /llama_kv_cache: size =/.test(m)).map((m) => m.trim());
+    if (kvLog.length === 0 || !kvLog.every((m) => /K \(f32\).*V \(f32\)/.test(m)))
         fail(`llama.cpp did not report an F32 KV cache for ${key}: ${JSON.stringify(kvLog)}`);
-    const sequence = context.getSequence();
-
     const settings = {
         threads: THREADS,
         context_size: context.contextSize,
@@ -164,69 +133,128 @@ async function makeForModel(key, llama, logs, corpus) {
         evaluation: "prompt evaluated in one batch with sequence.evaluateWithMetadata(ids, {probabilities: true}, " +
             "{temperature: 0, yieldEogToken: true}); each generated token is then fed back one at a time",
     };
+    return {context, settings};
+}
 
+function tokenizerInfo(model) {
+    const tokens = model.tokens;
+    return {
+        bos_id: tokens.bos,
+        eos_id: tokens.eos,
+        eot_id: tokens.eot,
+        add_bos: tokens.shouldPrependBosToken && tokens.bos != null,
+        vocabulary_type: model.vocabularyType,
+    };
+}
+
+/**
+ * Evaluates one prompt and generates greedily for up to maxSteps tokens (stopping at an
+ * end-of-generation token). Returns the logits.json entry (last prompt position), the
+ * greedy.json entry, and the vocabulary size seen in the probability maps.
+ */
+async function runPrompt(model, sequence, key, prompt, maxSteps) {
+    const addBos = tokenizerInfo(model).add_bos;
+    const ids = [...(addBos ? [model.tokens.bos] : []), ...model.tokenize(prompt.text, true)];
+    if (ids.length + maxSteps > sequence.contextSize)
+        fail(`prompt ${prompt.name} has ${ids.length} tokens; it and ${maxSteps} more do not fit in ${sequence.contextSize}`);
+    await sequence.clearHistory();
+    let vocabSize = null;
+    let logitsEntry = null;
+    const steps = [];
+    let stoppedAtEog = false;
+    const t0 = performance.now();
+    for await (const out of sequence.evaluateWithMetadata(ids, {probabilities: true}, {temperature: 0, yieldEogToken: true})) {
+        const probs = out.probabilities;
+        if (vocabSize == null)
+            vocabSize = probs.size;
+        else if (probs.size !== vocabSize)
+            fail(`${key}: a probability map has ${probs.size} entries, an earlier one ${vocabSize}`);
+        if (logitsEntry == null) {
+            const stride = Math.max(1, Math.floor(vocabSize / SAMPLED_IDS));
+            const sampled = [];
+            for (let id = 0; id < vocabSize; id += stride)
+                sampled.push(logprob(probOf(probs, id)));
+            logitsEntry = {
+                name: prompt.name,
+                text: prompt.text,
+                token_ids: ids,
+                bos_added: addBos,
+                top: top(probs, TOP_LOGITS),
+                sampled_ids_stride: stride,
+                sampled_logprobs: sampled,
+            };
+        }
+        steps.push({token: out.token, logprob: logprob(probOf(probs, out.token)), top: top(probs, TOP_GREEDY)});
+        if (model.isEogToken(out.token)) {
+            stoppedAtEog = true;
+            break;
+        }
+        if (steps.length >= maxSteps)
+            break;
+    }
+    if (!stoppedAtEog && steps.length < maxSteps)
+        fail(`${key}/${prompt.name}: generation ended after ${steps.length} tokens without an end-of-generation token`);
+    const generated = steps.map((s) => s.token);
+    const seconds = (performance.now() - t0) / 1000;
+    console.error(`  ${prompt.name}: ${ids.length} prompt tokens, ${generated.length} generated in ${seconds.toFixed(1)}s: ` +
+        JSON.stringify(model.detokenize(generated, false)).slice(0, 100));
+    const greedyEntry = {
+        name: prompt.name,
+        text: prompt.text,
+        token_ids: ids,
+        bos_added: addBos,
+        generated_ids: generated,
+        generated_text: model.detokenize(generated, false),
+        stopped_at_eog: stoppedAtEog,
+        steps,
+    };
+    return {logitsEntry, greedyEntry, vocabSize};
+}
+
+function promptsFor(key) {
+    return PROMPTS.filter((p) => !p.models || p.models.includes(key));
+}
+
+async function makeForModel(key, llama, logs, corpus) {
+    const file = modelPath(key);
+    console.error(`== ${key}: ${file}`);
+    const model = await llama.loadModel({modelPath: file, gpuLayers: 0});
+    const tokenizer = tokenizerInfo(model);
+
+    // a. tokens
+    writeJson(`tests/data/llamacpp/${key}/tokens.json`, {
+        ...(await header(llama, key, file, "tokens")),
+        tokenizer,
+        method: {
+            call: "model.tokenize(text, specialTokens)",
+            llama_cpp_call: "common_tokenize(vocab, text, add_special=false, parse_special=specialTokens)",
+            ids_plain: "specialTokens=false: special-token text such as <|im_start|> is tokenized as plain text",
+            ids_special: "specialTokens=true: special-token text becomes the special token id",
+            bos_added: false,
+            note: "Neither list has BOS/EOS added (add_special=false). A prompt fed to the model gets BOS " +
+                "prepended only when tokenizer.add_bos is true. node-llama-cpp returns [] for \"\" without calling llama.cpp.",
+            decoded_plain: "model.detokenize(ids_plain, false) (llama_detokenize, special tokens not rendered)",
+        },
+        corpus_file: CORPUS_FILE,
+        entries: tokensFor(model, corpus),
+    });
+
+    // b + c. one greedy pass per prompt gives the last-position distribution and the continuation
+    const {context, settings} = await openContext(model, logs, key);
+    const sequence = context.getSequence();
     const logitsPrompts = [];
     const greedyPrompts = [];
-    for (const prompt of PROMPTS) {
-        if (prompt.models && !prompt.models.includes(key))
-            continue;
-        const ids = [...(addBos ? [tokens.bos] : []), ...model.tokenize(prompt.text, true)];
-        if (ids.length + GREEDY_TOKENS > context.contextSize)
-            fail(`prompt ${prompt.name} has ${ids.length} tokens; it and ${GREEDY_TOKENS} more do not fit in ${context.contextSize}`);
-        await sequence.clearHistory();
-        const steps = [];
-        let stoppedAtEog = false;
-        const t0 = performance.now();
-        for await (const out of sequence.evaluateWithMetadata(ids, {probabilities: true}, {temperature: 0, yieldEogToken: true})) {
-            const probs = out.probabilities;
-            if (vocabSize == null)
-                vocabSize = probs.size;
-            else if (probs.size !== vocabSize)
-                fail(`${key}: a probability map has ${probs.size} entries, earlier ones ${vocabSize}`);
-            if (steps.length === 0) {
-                const stride = Math.max(1, Math.floor(vocabSize / SAMPLED_IDS));
-                const entry = {
-                    name: prompt.name,
-                    text: prompt.text,
-                    token_ids: ids,
-                    bos_added: addBos,
-                    top: top(probs, TOP_LOGITS),
-                };
-                entry.sampled_ids_stride = stride;
-                entry.sampled_logprobs = [];
-                for (let id = 0; id < vocabSize; id += stride)
-                    entry.sampled_logprobs.push(logprob(probOf(probs, id)));
-                logitsPrompts.push(entry);
-            }
-            steps.push({token: out.token, logprob: logprob(probOf(probs, out.token)), top: top(probs, TOP_GREEDY)});
-            if (model.isEogToken(out.token)) {
-                stoppedAtEog = true;
-                break;
-            }
-            if (steps.length >= GREEDY_TOKENS)
-                break;
-        }
-        if (!stoppedAtEog && steps.length < GREEDY_TOKENS)
-            fail(`${key}/${prompt.name}: generation ended after ${steps.length} tokens without an end-of-generation token`);
-        const generated = steps.map((s) => s.token);
-        const seconds = (performance.now() - t0) / 1000;
-        console.error(`  ${prompt.name}: ${ids.length} prompt tokens, ${generated.length} generated in ${seconds.toFixed(1)}s: ` +
-            JSON.stringify(model.detokenize(generated, false)).slice(0, 100));
-        greedyPrompts.push({
-            name: prompt.name,
-            text: prompt.text,
-            token_ids: ids,
-            bos_added: addBos,
-            generated_ids: generated,
-            generated_text: model.detokenize(generated, false),
-            stopped_at_eog: stoppedAtEog,
-            steps,
-        });
+    let vocabSize = null;
+    for (const prompt of promptsFor(key)) {
+        const r = await runPrompt(model, sequence, key, prompt, GREEDY_TOKENS);
+        logitsPrompts.push(r.logitsEntry);
+        greedyPrompts.push(r.greedyEntry);
+        vocabSize = r.vocabSize;
     }
 
     writeJson(`tests/data/llamacpp/${key}/logits.json`, {
         ...(await header(llama, key, file, "logits")),
-        tokenizer: tokenizerInfo,
+        tokenizer,
         vocab_size: vocabSize,
         settings,
         top_k: TOP_LOGITS,
@@ -234,7 +262,7 @@ async function makeForModel(key, llama, logs, corpus) {
     });
     writeJson(`tests/data/llamacpp/${key}/greedy.json`, {
         ...(await header(llama, key, file, "greedy")),
-        tokenizer: tokenizerInfo,
+        tokenizer,
         vocab_size: vocabSize,
         settings,
         max_new_tokens: GREEDY_TOKENS,
@@ -247,17 +275,63 @@ async function makeForModel(key, llama, logs, corpus) {
     await model.dispose();
 }
 
+/** logits_f32.json: the same prompts, run on an F32 copy of the model (make_f32_gguf.py). */
+async function makeF32ForModel(key, llama, logs, f32Dir) {
+    const source = modelPath(key);
+    const file = path.join(f32Dir, `${key}.f32.gguf`);
+    if (!existsSync(file))
+        fail(`no F32 copy of ${key} at ${file}; make it with scripts/reference/make_f32_gguf.py ${source} ${file}`);
+    console.error(`== ${key} (f32 copy): ${file}`);
+    const model = await llama.loadModel({modelPath: file, gpuLayers: 0});
+    const {context, settings} = await openContext(model, logs, key);
+    const sequence = context.getSequence();
+    const prompts = [];
+    let vocabSize = null;
+    for (const prompt of promptsFor(key)) {
+        const r = await runPrompt(model, sequence, key, prompt, 1);
+        prompts.push(r.logitsEntry);
+        vocabSize = r.vocabSize;
+    }
+    const head = await header(llama, key, file, "logits");
+    head.model.dequantized_from = {file: path.basename(source), sha256: await sha256File(source)};
+    head.model.made_by = "scripts/reference/make_f32_gguf.py (PyPI gguf 0.19.0: gguf.quants.dequantize, every tensor to F32)";
+    writeJson(`tests/data/llamacpp/${key}/logits_f32.json`, {
+        ...head,
+        tokenizer: tokenizerInfo(model),
+        vocab_size: vocabSize,
+        settings,
+        top_k: TOP_LOGITS,
+        prompts,
+    });
+    await context.dispose();
+    await model.dispose();
+}
+
 async function main() {
-    const keys = process.argv.slice(2);
-    for (const k of keys)
-        if (!(k in MODELS))
-            fail(`unknown model key ${JSON.stringify(k)}; known: ${Object.keys(MODELS).join(", ")}`);
+    const args = process.argv.slice(2);
+    let f32Dir = null;
+    const keys = [];
+    for (let i = 0; i < args.length; i++) {
+        if (args[i] === "--f32-dir") {
+            if (i + 1 >= args.length)
+                fail("--f32-dir needs a folder");
+            f32Dir = args[++i];
+        } else if (args[i] in MODELS) {
+            keys.push(args[i]);
+        } else {
+            fail(`unknown argument ${JSON.stringify(args[i])}; model keys: ${Object.keys(MODELS).join(", ")}; option: --f32-dir DIR`);
+        }
+    }
     const corpus = JSON.parse(readFileSync(path.join(repoRoot, CORPUS_FILE), "utf8"));
     if (!Array.isArray(corpus) || !corpus.every((s) => typeof s === "string"))
         fail(`${CORPUS_FILE} must be a JSON array of strings`);
     const {llama, logs} = await loadLlama({maxThreads: THREADS});
-    for (const key of keys.length ? keys : Object.keys(MODELS))
-        await makeForModel(key, llama, logs, corpus);
+    for (const key of keys.length ? keys : Object.keys(MODELS)) {
+        if (f32Dir != null)
+            await makeF32ForModel(key, llama, logs, f32Dir);
+        else
+            await makeForModel(key, llama, logs, corpus);
+    }
     await llama.dispose();
 }
 
