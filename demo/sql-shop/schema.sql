@@ -20,10 +20,13 @@
 --    time. Compare dates with date(ts_created) or with string ranges
 --    (ts_created >= '2025-04-01' AND ts_created < '2025-07-01').
 --
--- 5. Revenue means SUM(ORD_HDR.amt_net_cents) over orders that are not
---    deleted and not cancelled (ord_stat_cd <> 'CXL'). Net = after line
---    discounts, before tax and shipping. Order headers already exclude
---    deleted lines from amt_net_cents.
+-- 5. Cancelled orders (ord_stat_cd = 'CXL') are treated as if they never
+--    happened: they are left out of revenue, order counts, customer
+--    activity and product sales, except in questions about cancellations
+--    or order status. Revenue means SUM(ORD_HDR.amt_net_cents) over orders
+--    that are not deleted and not cancelled. Net = after line discounts,
+--    before tax and shipping. Order headers already exclude deleted lines
+--    from amt_net_cents.
 --
 -- 6. The data is a snapshot taken on 2026-04-01. "Today" means 2026-04-01,
 --    "this fiscal year" means FY2025, "last fiscal year" means FY2024.
