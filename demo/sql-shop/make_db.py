@@ -31,6 +31,12 @@ def build(out: Path) -> None:
         ).fetchall()
         if mismatched:
             raise SystemExit(f"order totals do not match their lines: {mismatched[:5]}")
+        wrong_quarter = con.execute(
+            """SELECT h.ord_id FROM ORD_HDR h JOIN cal_fy_q c ON c.fy_q = h.fy_q
+               WHERE date(h.ts_created) NOT BETWEEN c.dt_from AND c.dt_to"""
+        ).fetchall()
+        if wrong_quarter:
+            raise SystemExit(f"orders whose fy_q does not match their date: {wrong_quarter[:5]}")
         con.commit()
         con.execute("VACUUM")
     finally:
