@@ -13,8 +13,14 @@
 //   gen:    right after that prompt, --gen-tokens single-token decodes with greedy sampling
 //           (end-of-generation tokens do not stop it); gen_tokens_per_s = tokens / seconds.
 // With --repeat N the whole measurement runs N times and the medians are reported.
+// Run it on an otherwise idle machine: ggml's worker threads spin at barriers, so when other
+// processes compete for the cores, 2-thread throughput collapses (measured here with a load
+// average of ~4 on 2 cores: SmolLM2 generation 3.4 tok/s with 2 threads, 41 tok/s with 1).
+// The output records the load average and CPU count seen at the start; a warning goes to
+// stderr when the load average is above 0.5.
 // KV cache: llama.cpp's default (F16), as reported in kv_cache_types. Progress and notes go to stderr; stdout has only the JSON.
 
+import os from "node:os";
 import path from "node:path";
 import {fail, loadLlama, llamaCppCommit, nodeLlamaCppVersion} from "./common.mjs";
 import {existsSync} from "node:fs";
@@ -82,6 +88,10 @@ function median(xs) {
 
 async function main() {
     const opts = parseArgs(process.argv.slice(2));
+    const loadBefore = os.loadavg()[0];
+    if (loadBefore > 0.5)
+        console.error(`warning: the machine is busy (1-minute load average ${loadBefore.toFixed(2)} on ` +
+            `${os.cpus().length} CPUs); llama.cpp's numbers will be low and unstable`);
     const {llama, logs} = await loadLlama({maxThreads: opts.threads});
     const model = await llama.loadModel({modelPath: opts.model, gpuLayers: 0});
     const context = await model.createContext({
@@ -140,6 +150,8 @@ async function main() {
         kv_cache_types: kvTypes,
         flash_attention: opts.flashAttention,
         batch_size: context.batchSize,
+        load_average_1m_before: Number(loadBefore.toFixed(2)),
+        cpus: os.cpus().length,
     };
     await context.dispose();
     await model.dispose();
