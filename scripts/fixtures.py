@@ -21,6 +21,7 @@ and renamed into place, so an interrupted run leaves nothing half-written under
 a final name. Exits non-zero on any failure.
 
 Python 3.11 standard library only (plus the `pip` and `npm` commands).
+Offline tests: `python3 scripts/fixtures_test.py`.
 """
 
 from __future__ import annotations
