@@ -1,0 +1,151 @@
+//! A loaded model: network, tokenizer and chat template, from any source we read.
+
+use std::path::Path;
+
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+
+use crate::config::{Arch, Config};
+use crate::error::{EngineError, Result};
+use crate::gemma3::Gemma3;
+use crate::layers::{logits_to_cpu, KvCache};
+use crate::llama::Llama;
+use crate::source::ModelSource;
+use crate::weights::Weights;
+
+/// The network of one of the supported families.
+#[derive(Debug, Clone)]
+pub enum Network {
+    Llama(Llama),
+    Gemma3(Gemma3),
+}
+
+/// What the UI and CLI show about a model.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub arch: Arch,
+    pub source: String,
+    /// Weight types in the file and how many tensors of each, e.g. `Q4_1 x 210`.
+    pub weight_types: Vec<(String, usize)>,
+    pub file_bytes: u64,
+    pub config: Config,
+    pub chat_template: String,
+    pub chat_template_is_fallback: bool,
+}
+
+pub struct Model {
+    pub net: Network,
+    pub vocab: vocab::Vocab,
+    pub template: vocab::ChatTemplate,
+    pub info: ModelInfo,
+    pub device: Device,
+}
+
+impl Model {
+    /// Loads a GGUF file or a Hugging Face folder onto `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Model> {
+        match ModelSource::detect(path)? {
+            ModelSource::Gguf(p) => Self::load_gguf(&p, device),
+            ModelSource::HfFolder(p) => Self::load_hf(&p, device),
+        }
+    }
+
+    fn load_gguf(path: &Path, device: &Device) -> Result<Model> {
+        let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+        let file_bytes = f.metadata().map_err(|e| EngineError::io(path, e))?.len();
+        let content = gguf_file::Content::read(&mut f)
+            .map_err(|e| EngineError::Corrupt { path: path.to_path_buf(), why: format!("cannot read the GGUF header ({e})") })?;
+        let cfg = Config::from_gguf(path, &content)?;
+        let vocab = vocab::Vocab::from_gguf(&content).map_err(|source| EngineError::Tokenizer { path: path.to_path_buf(), source })?;
+        let template = vocab::ChatTemplate::from_gguf(&content).map_err(|source| EngineError::Tokenizer { path: path.to_path_buf(), source })?;
+        let name = content
+            .metadata
+            .get("general.name")
+            .and_then(|v| v.to_string().ok().cloned())
+            .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let mut types = std::collections::BTreeMap::new();
+        for t in content.tensor_infos.values() {
+            *types.entry(format!("{:?}", t.ggml_dtype)).or_insert(0usize) += 1;
+        }
+        let mut w = Weights::from_gguf(path, content, cfg.heads, cfg.kv_heads, cfg.arch, device)?;
+        let net = build(cfg.clone(), &mut w, device)?;
+        let info = ModelInfo {
+            name,
+            arch: cfg.arch,
+            source: path.display().to_string(),
+            weight_types: types.into_iter().collect(),
+            file_bytes,
+            chat_template: template.name().to_string(),
+            chat_template_is_fallback: template.is_fallback(),
+            config: cfg,
+        };
+        Ok(Model { net, vocab, template, info, device: device.clone() })
+    }
+
+    fn load_hf(dir: &Path, device: &Device) -> Result<Model> {
+        let cfg_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| EngineError::io(&cfg_path, e))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| EngineError::BadConfig { path: cfg_path.clone(), why: format!("not valid JSON: {e}") })?;
+        let cfg = Config::from_hf_json(&cfg_path, &json)?;
+        let vocab = vocab::Vocab::from_hf_dir(dir).map_err(|source| EngineError::Tokenizer { path: dir.to_path_buf(), source })?;
+        let template = vocab::ChatTemplate::from_hf_dir(dir).map_err(|source| EngineError::Tokenizer { path: dir.to_path_buf(), source })?;
+        let mut w = Weights::from_safetensors_dir(dir, cfg.heads, cfg.kv_heads, cfg.arch, device)?;
+        let net = build(cfg.clone(), &mut w, device)?;
+        let file_bytes = std::fs::read_dir(dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0);
+        let info = ModelInfo {
+            name: dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            arch: cfg.arch,
+            source: dir.display().to_string(),
+            weight_types: vec![("F32 (safetensors)".into(), 0)],
+            file_bytes,
+            chat_template: template.name().to_string(),
+            chat_template_is_fallback: template.is_fallback(),
+            config: cfg,
+        };
+        Ok(Model { net, vocab, template, info, device: device.clone() })
+    }
+
+    pub fn config(&self) -> &Config {
+        match &self.net {
+            Network::Llama(m) => &m.cfg,
+            Network::Gemma3(m) => &m.cfg,
+        }
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.config().layers)
+    }
+
+    /// Runs `ids` after what `cache` holds. Returns f32 logits on the CPU,
+    /// `[1, vocab]` for the last position or `[ids.len(), vocab]` with `all`.
+    pub fn forward(&self, ids: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor> {
+        if ids.is_empty() {
+            return Err(EngineError::Other("nothing to run: the token list is empty".into()));
+        }
+        let max = self.config().context_length;
+        if cache.len() + ids.len() > max {
+            return Err(EngineError::ContextFull { got: cache.len() + ids.len(), max });
+        }
+        let out = match &self.net {
+            Network::Llama(m) => m.forward(ids, cache, all)?,
+            Network::Gemma3(m) => m.forward(ids, cache, all)?,
+        };
+        Ok(logits_to_cpu(out)?)
+    }
+
+    /// The logits after the last of `ids`, as a vector.
+    pub fn next_logits(&self, ids: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        Ok(self.forward(ids, cache, false)?.squeeze(0)?.to_vec1::<f32>()?)
+    }
+}
+
+fn build(cfg: Config, w: &mut Weights, device: &Device) -> Result<Network> {
+    Ok(match cfg.arch {
+        Arch::Llama | Arch::Qwen2 | Arch::Qwen3 => Network::Llama(Llama::load(cfg, w, device)?),
+        Arch::Gemma3 => Network::Gemma3(Gemma3::load(cfg, w, device)?),
+    })
+}

@@ -1,0 +1,390 @@
+//! Reading weights by their Hugging Face names, from a GGUF file or a folder of
+//! safetensors, into the layer types the model files use.
+//!
+//! Inside the engine every weight is in Hugging Face layout and naming, whatever the
+//! file: GGUF names are mapped, and llama.cpp's row permutation of the query and key
+//! projections of `llama` GGUFs is undone at load. So the model code has one layout,
+//! uses one rotary embedding (rotate-half), and adapters we train are PEFT's layout.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{DType, Device, Module, Tensor};
+
+use crate::config::Arch;
+use crate::error::{EngineError, Result};
+
+/// A linear layer `y = x W^T + b`, with W quantized or in f32.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub weight: QMatMul,
+    pub bias: Option<Tensor>,
+    pub in_dim: usize,
+    pub out_dim: usize,
+}
+
+impl Linear {
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = self.weight.forward(x)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// A token embedding table, kept quantized when the file is (rows are dequantized
+/// on lookup).
+#[derive(Debug, Clone)]
+pub enum Embedding {
+    Quantized(Arc<QTensor>),
+    Dense(Tensor),
+}
+
+impl Embedding {
+    pub fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Embedding::Quantized(q) => q.embedding(ids),
+            Embedding::Dense(t) => {
+                let mut dims = ids.dims().to_vec();
+                dims.push(t.dim(1)?);
+                t.index_select(&ids.flatten_all()?, 0)?.reshape(dims)
+            }
+        }
+    }
+}
+
+/// Quantized types whose CPU kernels are fast here; others are requantized to Q8_0
+/// at load (measured in PLATFORM-NOTES: Q4_0 and Q4_1 run 10x slower than Q8_0).
+fn is_fast(dt: GgmlDType) -> bool {
+    matches!(dt, GgmlDType::Q8_0 | GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
+}
+
+fn is_float(dt: GgmlDType) -> bool {
+    matches!(dt, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
+}
+
+enum Store {
+    Gguf { content: gguf_file::Content, reader: BufReader<File> },
+    Safetensors { files: Vec<memmap2::Mmap>, index: HashMap<String, usize> },
+}
+
+pub struct Weights {
+    path: PathBuf,
+    arch: Arch,
+    heads: usize,
+    kv_heads: usize,
+    device: Device,
+    store: Store,
+}
+
+impl Weights {
+    /// Opens a GGUF file whose header was already read, checking that every tensor
+    /// lies inside the file (a truncated download is caught here, not mid-load).
+    pub fn from_gguf(path: &Path, content: gguf_file::Content, heads: usize, kv_heads: usize, arch: Arch, device: &Device) -> Result<Weights> {
+        let file = File::open(path).map_err(|e| EngineError::io(path, e))?;
+        let len = file.metadata().map_err(|e| EngineError::io(path, e))?.len();
+        for (name, info) in &content.tensor_infos {
+            let elems = info.shape.elem_count();
+            let bs = info.ggml_dtype.block_size();
+            if elems % bs != 0 {
+                return Err(EngineError::Corrupt {
+                    path: path.to_path_buf(),
+                    why: format!("tensor `{name}` has {elems} values, not a whole number of {:?} blocks", info.ggml_dtype),
+                });
+            }
+            let end = content.tensor_data_offset.saturating_add(info.offset).saturating_add((elems / bs * info.ggml_dtype.type_size()) as u64);
+            if end > len {
+                return Err(EngineError::Corrupt {
+                    path: path.to_path_buf(),
+                    why: format!("it is {len} bytes long but tensor `{name}` ends at byte {end} (the file is truncated)"),
+                });
+            }
+        }
+        Ok(Weights { path: path.to_path_buf(), arch, heads, kv_heads, device: device.clone(), store: Store::Gguf { content, reader: BufReader::new(file) } })
+    }
+
+    /// Opens every `*.safetensors` file of a folder (single or sharded) and indexes
+    /// the tensor names. Header offsets are validated by the safetensors crate.
+    pub fn from_safetensors_dir(dir: &Path, heads: usize, kv_heads: usize, arch: Arch, device: &Device) -> Result<Weights> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| EngineError::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+            .collect();
+        paths.sort();
+        let index_path = dir.join("model.safetensors.index.json");
+        if index_path.is_file() {
+            let text = std::fs::read_to_string(&index_path).map_err(|e| EngineError::io(&index_path, e))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| EngineError::Corrupt { path: index_path.clone(), why: format!("not valid JSON: {e}") })?;
+            if let Some(map) = json.get("weight_map").and_then(|m| m.as_object()) {
+                for shard in map.values().filter_map(|v| v.as_str()) {
+                    if !dir.join(shard).is_file() {
+                        return Err(EngineError::Corrupt {
+                            path: dir.to_path_buf(),
+                            why: format!("shard `{shard}` listed in model.safetensors.index.json is missing"),
+                        });
+                    }
+                }
+            }
+        }
+        let mut files = Vec::new();
+        let mut index = HashMap::new();
+        for p in &paths {
+            let f = File::open(p).map_err(|e| EngineError::io(p, e))?;
+            // SAFETY: the file is opened read-only; a concurrent writer would be the
+            // user's own doing and could at worst produce wrong numbers.
+            let mmap = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| EngineError::io(p, e))?;
+            let st = safetensors::SafeTensors::deserialize(&mmap)
+                .map_err(|e| EngineError::Corrupt { path: p.clone(), why: format!("bad safetensors file: {e}") })?;
+            for name in st.names() {
+                index.insert(name.to_string(), files.len());
+            }
+            files.push(mmap);
+        }
+        Ok(Weights { path: dir.to_path_buf(), arch, heads, kv_heads, device: device.clone(), store: Store::Safetensors { files, index } })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn has(&self, hf_name: &str) -> bool {
+        match &self.store {
+            Store::Gguf { content, .. } => content.tensor_infos.contains_key(&gguf_name(self.arch, hf_name)),
+            Store::Safetensors { index, .. } => index.contains_key(hf_name),
+        }
+    }
+
+    fn missing(&self, name: &str) -> EngineError {
+        EngineError::MissingTensor { path: self.path.clone(), name: name.to_string() }
+    }
+
+    /// The raw tensor as stored in a GGUF file.
+    fn gguf_qtensor(&mut self, hf_name: &str) -> Result<QTensor> {
+        let name = gguf_name(self.arch, hf_name);
+        let path = self.path.clone();
+        let Store::Gguf { content, reader } = &mut self.store else { unreachable!("called on GGUF stores only") };
+        if !content.tensor_infos.contains_key(&name) {
+            return Err(EngineError::MissingTensor { path, name: format!("{name} ({hf_name})") });
+        }
+        content.tensor(reader, &name, &Device::Cpu).map_err(|e| EngineError::Corrupt { path, why: format!("tensor `{name}`: {e}") })
+    }
+
+    /// A tensor from a safetensors folder, as f32.
+    fn st_tensor(&self, hf_name: &str) -> Result<Tensor> {
+        let Store::Safetensors { files, index } = &self.store else { unreachable!("called on safetensors stores only") };
+        let i = *index.get(hf_name).ok_or_else(|| self.missing(hf_name))?;
+        let st = safetensors::SafeTensors::deserialize(&files[i])
+            .map_err(|e| EngineError::Corrupt { path: self.path.clone(), why: e.to_string() })?;
+        let view = st.tensor(hf_name).map_err(|e| EngineError::Corrupt { path: self.path.clone(), why: e.to_string() })?;
+        let shape = view.shape().to_vec();
+        let data = view.data();
+        let t = match view.dtype() {
+            safetensors::Dtype::F32 => Tensor::from_raw_buffer(data, DType::F32, &shape, &Device::Cpu)?,
+            safetensors::Dtype::F16 => Tensor::from_raw_buffer(data, DType::F16, &shape, &Device::Cpu)?.to_dtype(DType::F32)?,
+            safetensors::Dtype::BF16 => Tensor::from_raw_buffer(data, DType::BF16, &shape, &Device::Cpu)?.to_dtype(DType::F32)?,
+            other => {
+                return Err(EngineError::Corrupt {
+                    path: self.path.clone(),
+                    why: format!("tensor `{hf_name}` has type {other:?}; expected f32, f16 or bf16"),
+                })
+            }
+        };
+        Ok(t)
+    }
+
+    /// A small tensor (norm weight, bias) as f32 on the model's device.
+    pub fn vector(&mut self, hf_name: &str) -> Result<Tensor> {
+        let t = match &self.store {
+            Store::Gguf { .. } => self.gguf_qtensor(hf_name)?.dequantize(&Device::Cpu)?,
+            Store::Safetensors { .. } => self.st_tensor(hf_name)?,
+        };
+        Ok(t.to_device(&self.device)?)
+    }
+
+    /// An RMSNorm multiplier. Gemma's norms compute `x * (1 + w)`: llama.cpp's
+    /// converter stores `1 + w` in GGUF, Hugging Face stores `w`; we return `1 + w`.
+    pub fn norm(&mut self, hf_name: &str) -> Result<Tensor> {
+        let w = self.vector(hf_name)?;
+        match (&self.store, self.arch) {
+            (Store::Safetensors { .. }, Arch::Gemma3) => Ok((w + 1.0)?),
+            _ => Ok(w),
+        }
+    }
+
+    /// The linear layer `prefix.weight` (+ `prefix.bias` when `bias`).
+    pub fn linear(&mut self, prefix: &str, bias: bool) -> Result<Linear> {
+        let wname = format!("{prefix}.weight");
+        let weight = match &self.store {
+            Store::Gguf { .. } => {
+                let mut q = self.gguf_qtensor(&wname)?;
+                if self.arch == Arch::Llama {
+                    if prefix.ends_with("self_attn.q_proj") {
+                        q = unpermute_rows(&q, self.heads)?;
+                    } else if prefix.ends_with("self_attn.k_proj") {
+                        q = unpermute_rows(&q, self.kv_heads)?;
+                    }
+                }
+                self.to_matmul(q)?
+            }
+            Store::Safetensors { .. } => QMatMul::Tensor(self.st_tensor(&wname)?.to_device(&self.device)?),
+        };
+        let (out_dim, in_dim) = match &weight {
+            QMatMul::QTensor(q) => q.shape().dims2()?,
+            QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?,
+        };
+        let bias = if bias { Some(self.vector(&format!("{prefix}.bias"))?) } else { None };
+        Ok(Linear { weight, bias, in_dim, out_dim })
+    }
+
+    /// The output projection when it is tied to the embedding table.
+    pub fn tied_output(&mut self, embed_name: &str) -> Result<Linear> {
+        let weight = match &self.store {
+            Store::Gguf { .. } => {
+                let q = self.gguf_qtensor(embed_name)?;
+                self.to_matmul(q)?
+            }
+            Store::Safetensors { .. } => QMatMul::Tensor(self.st_tensor(embed_name)?.to_device(&self.device)?),
+        };
+        let (out_dim, in_dim) = match &weight {
+            QMatMul::QTensor(q) => q.shape().dims2()?,
+            QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?,
+        };
+        Ok(Linear { weight, bias: None, in_dim, out_dim })
+    }
+
+    pub fn embedding(&mut self, hf_name: &str) -> Result<Embedding> {
+        match &self.store {
+            Store::Gguf { .. } => {
+                let q = self.gguf_qtensor(hf_name)?;
+                if is_float(q.dtype()) {
+                    Ok(Embedding::Dense(q.dequantize(&self.device)?))
+                } else {
+                    Ok(Embedding::Quantized(Arc::new(q)))
+                }
+            }
+            Store::Safetensors { .. } => Ok(Embedding::Dense(self.st_tensor(hf_name)?.to_device(&self.device)?)),
+        }
+    }
+
+    /// Chooses how a GGUF weight is multiplied: fast quantized kernels as they are,
+    /// slow ones requantized to Q8_0, float weights as dense f32.
+    fn to_matmul(&self, q: QTensor) -> Result<QMatMul> {
+        let dt = q.dtype();
+        if is_float(dt) {
+            return Ok(QMatMul::Tensor(q.dequantize(&self.device)?));
+        }
+        let q = if is_fast(dt) { q } else { QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)? };
+        let q = if self.device.is_cpu() { q } else { QTensor::quantize_onto(&q.dequantize(&Device::Cpu)?, q.dtype(), &self.device)? };
+        Ok(QMatMul::from_arc(Arc::new(q))?)
+    }
+}
+
+/// Undoes llama.cpp's permutation of the q/k projection rows for `llama` GGUFs.
+/// The converter maps Hugging Face row `h*d + i*d/2 + j` to row `h*d + 2j + i`
+/// (head `h`, half `i`, pair `j`, head size `d`). Rows are independent runs of
+/// quantized blocks, so they move without requantizing.
+fn unpermute_rows(q: &QTensor, heads: usize) -> Result<QTensor> {
+    let (rows, cols) = q.shape().dims2()?;
+    let dt = q.dtype();
+    let row_bytes = cols / dt.block_size() * dt.type_size();
+    let d = rows / heads;
+    let data = q.data()?;
+    let mut out = vec![0u8; data.len()];
+    for h in 0..heads {
+        for i in 0..2 {
+            for j in 0..d / 2 {
+                let hf = h * d + i * (d / 2) + j;
+                let gg = h * d + 2 * j + i;
+                out[hf * row_bytes..(hf + 1) * row_bytes].copy_from_slice(&data[gg * row_bytes..(gg + 1) * row_bytes]);
+            }
+        }
+    }
+    let storage = QStorage::from_data(std::borrow::Cow::Owned(out), &Device::Cpu, dt)?;
+    Ok(QTensor::new(storage, (rows, cols))?)
+}
+
+/// The GGUF name of a Hugging Face tensor name.
+pub fn gguf_name(arch: Arch, hf: &str) -> String {
+    match hf {
+        "model.embed_tokens.weight" => return "token_embd.weight".into(),
+        "model.norm.weight" => return "output_norm.weight".into(),
+        "lm_head.weight" => return "output.weight".into(),
+        _ => {}
+    }
+    let Some(rest) = hf.strip_prefix("model.layers.") else { return hf.to_string() };
+    let Some((layer, tail)) = rest.split_once('.') else { return hf.to_string() };
+    let (module, suffix) = match tail.rsplit_once('.') {
+        Some(x) => x,
+        None => return hf.to_string(),
+    };
+    let g = match (module, arch) {
+        ("input_layernorm", _) => "attn_norm",
+        ("self_attn.q_proj", _) => "attn_q",
+        ("self_attn.k_proj", _) => "attn_k",
+        ("self_attn.v_proj", _) => "attn_v",
+        ("self_attn.o_proj", _) => "attn_output",
+        ("self_attn.q_norm", _) => "attn_q_norm",
+        ("self_attn.k_norm", _) => "attn_k_norm",
+        ("post_attention_layernorm", Arch::Gemma3) => "post_attention_norm",
+        ("post_attention_layernorm", _) => "ffn_norm",
+        ("pre_feedforward_layernorm", _) => "ffn_norm",
+        ("post_feedforward_layernorm", _) => "post_ffw_norm",
+        ("mlp.gate_proj", _) => "ffn_gate",
+        ("mlp.up_proj", _) => "ffn_up",
+        ("mlp.down_proj", _) => "ffn_down",
+        _ => return hf.to_string(),
+    };
+    format!("blk.{layer}.{g}.{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_per_architecture() {
+        assert_eq!(gguf_name(Arch::Llama, "model.layers.3.self_attn.q_proj.weight"), "blk.3.attn_q.weight");
+        assert_eq!(gguf_name(Arch::Qwen2, "model.layers.0.self_attn.k_proj.bias"), "blk.0.attn_k.bias");
+        assert_eq!(gguf_name(Arch::Llama, "model.layers.12.post_attention_layernorm.weight"), "blk.12.ffn_norm.weight");
+        assert_eq!(gguf_name(Arch::Gemma3, "model.layers.12.post_attention_layernorm.weight"), "blk.12.post_attention_norm.weight");
+        assert_eq!(gguf_name(Arch::Gemma3, "model.layers.1.pre_feedforward_layernorm.weight"), "blk.1.ffn_norm.weight");
+        assert_eq!(gguf_name(Arch::Gemma3, "model.layers.1.post_feedforward_layernorm.weight"), "blk.1.post_ffw_norm.weight");
+        assert_eq!(gguf_name(Arch::Qwen3, "model.layers.5.self_attn.k_norm.weight"), "blk.5.attn_k_norm.weight");
+        assert_eq!(gguf_name(Arch::Llama, "model.embed_tokens.weight"), "token_embd.weight");
+        assert_eq!(gguf_name(Arch::Llama, "model.layers.2.mlp.down_proj.weight"), "blk.2.ffn_down.weight");
+    }
+
+    /// The permutation llama.cpp's converter applies, written independently of
+    /// `unpermute_rows`: reshape (heads, 2, d/2, cols) -> swap axes 1,2.
+    fn llama_cpp_permute(w: &[f32], heads: usize, rows: usize, cols: usize) -> Vec<f32> {
+        let d = rows / heads;
+        let mut out = vec![0f32; w.len()];
+        for h in 0..heads {
+            for two in 0..2 {
+                for half in 0..d / 2 {
+                    let src = h * d + two * (d / 2) + half; // (h, two, half)
+                    let dst = h * d + half * 2 + two; // (h, half, two)
+                    out[dst * cols..(dst + 1) * cols].copy_from_slice(&w[src * cols..(src + 1) * cols]);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permutation() {
+        let (heads, rows, cols) = (3, 12, 32);
+        let hf: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+        let gg = llama_cpp_permute(&hf, heads, rows, cols);
+        let q = QTensor::quantize(&Tensor::from_vec(gg, (rows, cols), &Device::Cpu).unwrap(), GgmlDType::F32).unwrap();
+        let back = unpermute_rows(&q, heads).unwrap().dequantize(&Device::Cpu).unwrap();
+        assert_eq!(back.flatten_all().unwrap().to_vec1::<f32>().unwrap(), hf);
+    }
+}
