@@ -1,0 +1,126 @@
+//! Hugging Face folders (`tokenizer.json` + `tokenizer_config.json`), and a cross-check of the
+//! GGUF byte-level BPE path against Hugging Face's own tokenizer for the same vocabulary.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::{Content, Value, VersionedMagic};
+use fixtures::Fixture;
+use vocab::{Pre, Vocab, VocabError, VocabKind};
+
+fn corpus() -> Vec<String> {
+    let text = std::fs::read_to_string(fixtures::test_data("tokenizer-corpus.json")).expect("corpus");
+    serde_json::from_str(&text).expect("corpus JSON")
+}
+
+#[test]
+fn llama3_folder_loads_with_bos_and_eos() {
+    let v = Vocab::from_hf_dir(&fixtures::path(Fixture::Llama3Tokenizer)).unwrap();
+    assert_eq!(v.kind(), VocabKind::TokenizerJson);
+    assert_eq!(v.bos(), Some(128000));
+    assert_eq!(v.eos()[0], 128001, "<|end_of_text|>");
+    assert!(v.is_eos(128009), "<|eot_id|> ends a turn");
+    assert_eq!(v.encode("<|start_header_id|>", false, true).unwrap(), vec![128006]);
+    assert!(!v.encode("<|start_header_id|>", false, false).unwrap().contains(&128006));
+    let ids = v.encode("Hello world", true, true).unwrap();
+    assert_eq!(ids[0], 128000);
+    assert_eq!(v.decode(&ids).unwrap(), "Hello world");
+}
+
+#[test]
+fn qwen3_folder_loads() {
+    let v = Vocab::from_hf_dir(&fixtures::path(Fixture::Qwen3Tokenizer)).unwrap();
+    assert_eq!(v.bos(), None, "Qwen3 has no BOS token");
+    assert!(!v.add_bos());
+    assert_eq!(v.eos()[0], 151645, "<|im_end|>");
+    assert_eq!(v.encode("<|im_start|>user", false, true).unwrap()[0], 151644);
+    assert!(matches!(v.encode("x", true, true), Err(VocabError::NoBosToken)));
+    for text in corpus() {
+        let ids = v.encode(&text, false, false).unwrap();
+        // NFC normalization may recompose characters; the corpus is already NFC.
+        assert_eq!(v.decode(&ids).unwrap(), text);
+    }
+}
+
+#[test]
+fn folder_without_tokenizer_json_says_what_to_do() {
+    let dir = std::env::temp_dir().join(format!("vocab-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = Vocab::from_hf_dir(&dir).unwrap_err();
+    assert!(matches!(err, VocabError::MissingTokenizerJson { .. }));
+    assert!(err.to_string().contains("has no tokenizer.json"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A GGUF-style `Content` holding the vocabulary of a `tokenizer.json` (tokens by id, merges,
+/// added special tokens as control tokens), as llama.cpp's converter would write it.
+fn gguf_from_tokenizer_json(dir: &Path, pre: &str) -> Content {
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap()).unwrap();
+    let mut by_id: Vec<(u64, String, i32)> = j["model"]["vocab"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(t, id)| (id.as_u64().unwrap(), t.clone(), 1))
+        .collect();
+    for a in j["added_tokens"].as_array().unwrap() {
+        let id = a["id"].as_u64().unwrap();
+        let ty = if a["special"].as_bool().unwrap() { 3 } else { 4 };
+        match by_id.iter_mut().find(|e| e.0 == id) {
+            Some(e) => e.2 = ty,
+            None => by_id.push((id, a["content"].as_str().unwrap().to_string(), ty)),
+        }
+    }
+    by_id.sort();
+    for (i, e) in by_id.iter().enumerate() {
+        assert_eq!(e.0, i as u64, "ids are dense");
+    }
+    let merges: Vec<Value> = j["model"]["merges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| match m {
+            serde_json::Value::String(s) => Value::String(s.clone()),
+            serde_json::Value::Array(p) => Value::String(format!("{} {}", p[0].as_str().unwrap(), p[1].as_str().unwrap())),
+            other => panic!("merge {other}"),
+        })
+        .collect();
+    let mut m = HashMap::new();
+    m.insert("tokenizer.ggml.model".to_string(), Value::String("gpt2".into()));
+    m.insert("tokenizer.ggml.pre".to_string(), Value::String(pre.into()));
+    m.insert("tokenizer.ggml.tokens".to_string(), Value::Array(by_id.iter().map(|e| Value::String(e.1.clone())).collect()));
+    m.insert("tokenizer.ggml.token_type".to_string(), Value::Array(by_id.iter().map(|e| Value::I32(e.2)).collect()));
+    m.insert("tokenizer.ggml.merges".to_string(), Value::Array(merges));
+    Content { magic: VersionedMagic::GgufV3, metadata: m, tensor_infos: HashMap::new(), tensor_data_offset: 0 }
+}
+
+/// Encodes the corpus with the GGUF-built vocabulary and with Hugging Face's tokenizer.json;
+/// returns the entries that differ.
+fn cross_check(fixture: Fixture, pre: &str, want_pre: Pre) -> Vec<String> {
+    let dir = fixtures::path(fixture);
+    let from_gguf = Vocab::from_gguf(&gguf_from_tokenizer_json(&dir, pre)).unwrap();
+    assert_eq!(from_gguf.kind(), VocabKind::ByteLevelBpe { pre: want_pre });
+    let hf = Vocab::from_hf_dir(&dir).unwrap();
+    let mut diffs = Vec::new();
+    for text in corpus() {
+        for parse_special in [false, true] {
+            let a = from_gguf.encode(&text, false, parse_special).unwrap();
+            let b = hf.encode(&text, false, parse_special).unwrap();
+            if a != b {
+                diffs.push(format!("{text:?} (parse_special={parse_special})\n    gguf path: {a:?}\n    tokenizer.json: {b:?}"));
+            }
+        }
+    }
+    diffs
+}
+
+#[test]
+fn llama3_gguf_path_matches_hugging_face() {
+    let diffs = cross_check(Fixture::Llama3Tokenizer, "llama-bpe", Pre::Llama3);
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+}
+
+#[test]
+fn qwen3_gguf_path_matches_hugging_face() {
+    let diffs = cross_check(Fixture::Qwen3Tokenizer, "qwen2", Pre::Qwen2);
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+}
