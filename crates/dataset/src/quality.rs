@@ -380,13 +380,13 @@ mod tests {
 
     #[test]
     fn per_record_checks() {
-        let opts = Options { seq_len: 40, ..Options::default() };
+        let opts = Options { seq_len: 80, ..Options::default() };
         let mut a = Analyzer::new(&opts, &CharEstimate, None);
         let long = "word ".repeat(100);
         let rs = [
-            rec("a.csv", 2, "When do you roast?", "We roast on Tuesdays and Fridays, and ship the same afternoon."),
-            rec("a.csv", 3, "When do you roast?", "We roast on Tuesdays and Fridays, and ship the same afternoon."),
-            rec("a.csv", 4, "When do you roast again?", "We roast on Tuesdays and Fridays, and we ship the same afternoon."),
+            rec("a.csv", 2, "When do you roast?", "We roast on Tuesdays and Fridays on Rosie, our old drum roaster, and every bag ships the same afternoon so it reaches you within three days of roasting. Stay toasty, Maggie"),
+            rec("a.csv", 3, "When do you roast?", "We roast on Tuesdays and Fridays on Rosie, our old drum roaster, and every bag ships the same afternoon so it reaches you within three days of roasting. Stay toasty, Maggie"),
+            rec("a.csv", 4, "When do you roast?", "We roast on Tuesdays and Fridays on Rosie, our old drum roaster, and every bag ships the same afternoon so it reaches you within two days of roasting. Stay toasty, Maggie"),
             rec("a.csv", 5, "ok?", ""),
             rec("a.csv", 6, "json?", r#"{"grind": "fine",}"#),
             rec("a.csv", 7, "card?", "Your card 4111 1111 1111 1111 was charged; mail me at sam@roast.example"),
@@ -412,7 +412,7 @@ mod tests {
         assert!(json.suggested_fix.as_deref().unwrap().contains("trailing comma"));
         assert_eq!(s.records, 8);
         assert_eq!(s.exact_duplicates, 1);
-        assert!(s.tokens.max > 40);
+        assert!(s.tokens.max > 80);
     }
 
     #[test]

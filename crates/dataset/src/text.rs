@@ -129,7 +129,7 @@ pub fn repair_mojibake(s: &str) -> Option<String> {
 
 /// HTML to readable plain text (no link footnotes, no wrapping).
 pub fn html_to_text(html: &str) -> String {
-    let text = html2text::config::plain_no_decorate()
+    let text = html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
         .string_from_read(html.as_bytes(), 100_000)
         .unwrap_or_else(|_| strip_tags(html));
     tidy(&text)

@@ -179,7 +179,10 @@ fn files_of_several_gigabytes_stream_in_bounded_memory() {
     let j = d.path().join("huge.json");
     {
         let f = std::fs::File::create(&j).unwrap();
-        std::io::Write::write_all(&mut &f, b"[{\"text\": \"x\"}").unwrap();
+        // Text at the start (so it is recognised as JSON), then a sparse stretch.
+        let mut head = b"[{\"text\": \"x\"},".to_vec();
+        head.extend(std::iter::repeat_n(b' ', 9000));
+        std::io::Write::write_all(&mut &f, &head).unwrap();
         f.set_len(3u64 << 30).unwrap();
     }
     let (_, rep) = collect(&[j], &Options::default(), &CharEstimate);
