@@ -145,6 +145,8 @@ impl ChatTemplate {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
+        // Plain text whatever the name (minijinja would JSON-escape a name ending in ".json").
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
@@ -433,6 +435,12 @@ mod tests {
         let err = t.render(&[Message::assistant("x")], false).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("Conversations must start with the user") && msg.contains("`test`"), "{msg}");
+    }
+
+    #[test]
+    fn names_ending_in_json_are_not_escaped() {
+        let t = ChatTemplate::new("tokenizer_config.json", "{{ messages[0].content }}", "", "").unwrap();
+        assert_eq!(t.render(&[Message::user("a \"b\" <c>")], false).unwrap(), "a \"b\" <c>");
     }
 
     #[test]
