@@ -1,0 +1,27 @@
+// The app embeds the web UI from ../ui/dist at compile time (tauri.conf.json's
+// frontendDist). Fail early, with the command to run, when it was not built.
+use std::path::Path;
+
+/// The app's own commands. Listing them here makes Tauri generate one
+/// permission per command (`allow-hardware-info`, ...) and deny any command
+/// not granted in capabilities/default.json.
+const COMMANDS: &[&str] = &["hardware_info", "list_models"];
+
+fn main() {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/dist");
+    println!("cargo:rerun-if-changed={}", dist.join("index.html").display());
+    if !dist.join("index.html").is_file() {
+        panic!(
+            "\n\nThe web UI has not been built: {} has no index.html.\n\
+             Build it first:   (cd ui && npm ci && npm run build)\n\
+             or build the whole app with the Tauri CLI, which does it for you:\n\
+                               (cd ui && npm ci && npx tauri build)\n\n",
+            dist.display()
+        );
+    }
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri-build failed");
+}
