@@ -66,15 +66,15 @@ pub fn run(
                 Ok(b) => {
                     let s = readers::schema::schema_from_sql(&crate::text::decode(&b).text);
                     if s.is_empty() {
-                        findings.push(Finding::warning("empty-schema", "no CREATE TABLE statement found in this SQL file").in_file(e.display.clone()));
+                        findings.push(Finding::info("no-schema-in-sql", "this SQL file creates no table (data only?); it is not used as a schema").in_file(e.display.clone()));
                     } else {
-                        schemas.entry(parent(&e.path)).or_default().push(s);
+                        add_schema(&mut schemas, &e.path, &e.display, s, &mut findings);
                     }
                 }
                 Err(err) => findings.push(read_error(&e.display, err)),
             },
             Format::Sqlite => match readers::schema::schema_from_sqlite(&e.path) {
-                Ok(s) => schemas.entry(parent(&e.path)).or_default().push(s),
+                Ok(s) => add_schema(&mut schemas, &e.path, &e.display, s, &mut findings),
                 Err(why) => findings.push(Finding::error("invalid-database", why).in_file(e.display.clone())),
             },
             Format::Persona => match Persona::load(&e.path) {
@@ -181,6 +181,19 @@ pub fn run(
         stats,
     };
     Scan { report, persona }
+}
+
+/// Adds a folder's schema, unless the schemas already there create the same tables (a `.sql`
+/// file beside the database it made): the system turn should not carry the schema twice.
+fn add_schema(schemas: &mut HashMap<PathBuf, Vec<String>>, path: &Path, display: &str, s: String, findings: &mut Vec<Finding>) {
+    let list = schemas.entry(parent(path)).or_default();
+    let have: std::collections::HashSet<String> = list.iter().flat_map(|x| readers::schema::created_names(x)).collect();
+    let names = readers::schema::created_names(&s);
+    if !names.is_empty() && names.iter().all(|n| have.contains(n)) {
+        findings.push(Finding::info("schema-already-known", "creates the same tables as a schema already read in this folder; used once").in_file(display.to_string()));
+        return;
+    }
+    list.push(s);
 }
 
 fn parent(p: &Path) -> PathBuf {

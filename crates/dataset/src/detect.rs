@@ -150,7 +150,7 @@ pub fn sniff(path: &Path, head: &[u8]) -> Format {
         "csv" | "tsv" => Format::Csv { delimiter: if ext == "tsv" { b'\t' } else { b',' } },
         _ => Format::Skipped {
             reason: format!(
-                "a text file of an unknown kind (.{ext}); rename it to .txt to use it as a writing sample"
+                "a text file of a kind not used for training (.{ext}); if it is a writing sample, rename it to .txt"
             ),
         },
     }

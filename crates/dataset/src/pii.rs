@@ -24,6 +24,14 @@ impl PiiKind {
             PiiKind::Iban => "IBAN",
         }
     }
+    pub fn plural(self) -> &'static str {
+        match self {
+            PiiKind::Email => "email addresses",
+            PiiKind::Phone => "phone numbers",
+            PiiKind::Card => "card numbers",
+            PiiKind::Iban => "IBANs",
+        }
+    }
     pub fn placeholder(self) -> &'static str {
         match self {
             PiiKind::Email => "[EMAIL]",
@@ -64,7 +72,7 @@ pub fn find(text: &str) -> Vec<(std::ops::Range<usize>, PiiKind)> {
     for m in re(&PHONEISH, r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}").find_iter(text) {
         let s = m.as_str();
         let digits = s.bytes().filter(u8::is_ascii_digit).count();
-        let looks_date = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+        let looks_date = has_iso_date(s) || text[m.end()..].starts_with(':');
         let plausible = (7..=15).contains(&digits) && !looks_date && (digits >= 9 || s.contains('-') || s.starts_with('+') || s.contains('('));
         // A bare run like "12 500 1000" inside a sentence about amounts is not a phone number:
         // demand a phone-like separator pattern (no more than 4 groups) and no decimal point.
@@ -74,6 +82,12 @@ pub fn find(text: &str) -> Vec<(std::ops::Range<usize>, PiiKind)> {
     }
     out.sort_by_key(|(r, _)| r.start);
     out
+}
+
+/// `YYYY-MM-DD` anywhere in the candidate (dates and timestamps are not phone numbers).
+fn has_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.windows(10).any(|w| w[..4].iter().all(u8::is_ascii_digit) && w[4] == b'-' && w[5..7].iter().all(u8::is_ascii_digit) && w[7] == b'-' && w[8..].iter().all(u8::is_ascii_digit))
 }
 
 fn before_is_digitish(text: &str, start: usize) -> bool {
@@ -155,6 +169,7 @@ mod tests {
         assert!(kinds("GB82 WEST 1234 5698 7654 33").iter().all(|k| *k != PiiKind::Iban), "fails mod 97");
         assert!(kinds("roasted on 2024-06-03, 250 g for $12.50").is_empty(), "{:?}", find("roasted on 2024-06-03, 250 g for $12.50"));
         assert!(kinds("order 4417").is_empty());
+        assert!(kinds("ts BETWEEN '2025-04-01' AND '2026-03-31 23:59:59'").is_empty());
     }
 
     #[test]

@@ -144,8 +144,9 @@ impl<'a> Analyzer<'a> {
             self.push(idx, r, Finding::warning("too-long", format!("{} tokens{est}, over the sequence length of {}; it is kept (training cuts it at the limit) unless you drop it", v.tokens, self.opts.seq_len)).fix("split the conversation, raise the sequence length, or build with --drop-too-long"));
         }
 
-        // Duplicates.
-        let text = r.all_text();
+        // Duplicates, on what the record says (a shared system prompt or schema is context and
+        // would make every record look alike).
+        let text: String = r.messages.iter().filter(|m| m.role != Role::System).map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n\n");
         let key = minhash::exact_key(&text);
         if let Some(&first) = self.exact.get(&key) {
             v.duplicate_of = Some(first);
@@ -242,17 +243,19 @@ impl<'a> Analyzer<'a> {
         if !pii_kinds.is_empty() {
             v.personal_data = pii_kinds.values().sum();
             self.stats.with_personal_data += 1;
-            let what: Vec<String> = pii_kinds.iter().map(|(k, n)| format!("{n} {}{}", k.label(), if *n > 1 { "s" } else { "" })).collect();
+            let what: Vec<String> = pii_kinds.iter().map(|(k, n)| format!("{n} {}", if *n > 1 { k.plural() } else { k.label() })).collect();
             self.push(idx, r, Finding::warning("personal-data", format!("contains {}", what.join(", "))).fix("build with --redact to replace them with [EMAIL], [PHONE], [CARD], [IBAN]"));
         }
 
-        // Language of the replies (only long enough texts give a reliable answer).
-        let reply_text: String = replies.join("\n");
-        if reply_text.chars().count() >= 40 {
-            if let Some(info) = whatlang::detect(&reply_text) {
-                if info.is_reliable() {
-                    let e = self.langs.entry(info.lang().eng_name()).or_default();
-                    e.push(idx);
+        // Language of the replies (only long enough texts give a reliable answer), and a reply in
+        // another language than the question it answers.
+        let reply_text: String = if r.kind == Kind::Sql { String::new() } else { replies.join("\n") };
+        if let Some(lang) = reliable_language(&reply_text) {
+            self.langs.entry(lang.eng_name()).or_default().push(idx);
+            let user_text: String = r.messages.iter().filter(|m| m.role == Role::User).map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n");
+            if let Some(ul) = reliable_language(&user_text) {
+                if ul != lang {
+                    self.push(idx, r, Finding::warning("language-mismatch", format!("the question is in {} but the reply is in {}", ul.eng_name(), lang.eng_name())).fix("answer in the customer's language, or drop the record"));
                 }
             }
         }
@@ -306,8 +309,12 @@ impl<'a> Analyzer<'a> {
                 o
             };
             let minority: usize = others.iter().map(|(_, v)| v.len()).sum();
-            if minority >= 2 && minority * 20 > total {
-                let parts: Vec<String> = others.iter().take(4).map(|(k, v)| format!("{} in {k} (e.g. {})", v.len(), self.loc_text(v[0]))).collect();
+            if minority >= 1 && minority * 2 < total {
+                let parts: Vec<String> = others
+                    .iter()
+                    .take(4)
+                    .map(|(k, v)| format!("{} in {k} ({})", v.len(), v.iter().take(3).map(|&i| self.loc_text(i)).collect::<Vec<_>>().join("; ")))
+                    .collect();
                 self.findings.push(
                     Finding::warning("mixed-languages", format!("most replies are in {top} ({}), but {}", top_ids.len(), parts.join(", ")))
                         .fix("keep one language per model unless it should answer in several; drop or translate the others"),
@@ -327,6 +334,14 @@ impl<'a> Analyzer<'a> {
         }
         (self.findings, self.stats)
     }
+}
+
+/// The language of a text when it is long enough for the guess to be reliable.
+fn reliable_language(text: &str) -> Option<whatlang::Lang> {
+    if text.chars().count() < 30 {
+        return None;
+    }
+    whatlang::detect(text).filter(|i| i.is_reliable()).map(|i| i.lang())
 }
 
 /// The part of a reply that claims to be JSON: a fenced ```json block, or the whole reply when it

@@ -3,18 +3,42 @@
 
 use std::path::Path;
 
-/// The `CREATE` statements of a DDL file (INSERTs and other statements are left out).
+/// The `CREATE TABLE`/`CREATE VIEW` statements of a DDL file, with their comments (which often
+/// carry the conventions a query must follow); INSERTs and other statements are left out.
 pub fn schema_from_sql(text: &str) -> String {
     let mut out = Vec::new();
     for stmt in split_statements(text) {
-        let t = stmt.trim();
-        let upper: String = t.chars().take(40).collect::<String>().to_uppercase();
-        let body = strip_leading_comments(&upper);
-        if body.starts_with("CREATE TABLE") || body.starts_with("CREATE VIEW") || body.starts_with("CREATE VIRTUAL TABLE") {
-            out.push(format!("{};", strip_leading_comments(t).trim()));
+        let body = strip_leading_comments(&stmt);
+        let upper: String = body.chars().take(40).collect::<String>().to_uppercase();
+        if upper.starts_with("CREATE TABLE") || upper.starts_with("CREATE VIEW") || upper.starts_with("CREATE VIRTUAL TABLE") {
+            out.push(format!("{};", stmt.trim()));
         }
     }
     out.join("\n\n")
+}
+
+/// Table and view names a schema creates (lower case).
+pub fn created_names(schema: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for stmt in split_statements(schema) {
+        let body = strip_leading_comments(&stmt);
+        let words: Vec<&str> = body.split_whitespace().take(8).collect();
+        let upper: Vec<String> = words.iter().map(|w| w.to_uppercase()).collect();
+        if upper.first().map(String::as_str) != Some("CREATE") {
+            continue;
+        }
+        let mut i = 1;
+        while i < upper.len() && matches!(upper[i].as_str(), "TABLE" | "VIEW" | "VIRTUAL" | "TEMP" | "TEMPORARY" | "IF" | "NOT" | "EXISTS") {
+            i += 1;
+        }
+        if let Some(w) = words.get(i) {
+            let name = w.split('(').next().unwrap_or("").trim_matches(|c| c == '"' || c == '`' || c == '[' || c == ']').to_lowercase();
+            if !name.is_empty() {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 fn strip_leading_comments(s: &str) -> &str {
@@ -25,7 +49,7 @@ fn strip_leading_comments(s: &str) -> &str {
     s
 }
 
-/// Splits SQL at `;` outside quotes and comments.
+/// Splits SQL at `;` outside quotes and comments; comments stay with the statement they precede.
 fn split_statements(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -45,12 +69,13 @@ fn split_statements(text: &str) -> Vec<String> {
                     cur.push(c);
                 }
                 '-' if chars.peek() == Some(&'-') => {
+                    cur.push(c);
                     for c2 in chars.by_ref() {
+                        cur.push(c2);
                         if c2 == '\n' {
                             break;
                         }
                     }
-                    cur.push('\n');
                 }
                 ';' => out.push(std::mem::take(&mut cur)),
                 _ => cur.push(c),
@@ -120,7 +145,8 @@ mod tests {
     fn keeps_create_statements_only() {
         let sql = "-- shop\nCREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO customers VALUES (1, 'a;b');\ncreate table orders (id int, note text default 'x;y');\nCREATE INDEX i ON orders(id);";
         let s = schema_from_sql(sql);
-        assert!(s.contains("CREATE TABLE customers"));
+        assert!(s.starts_with("-- shop\nCREATE TABLE customers"), "comments are kept: {s}");
+        assert_eq!(created_names(&s), ["customers", "orders"]);
         assert!(s.contains("create table orders (id int, note text default 'x;y');"));
         assert!(!s.contains("INSERT"));
         assert!(!s.contains("INDEX"));
