@@ -63,7 +63,8 @@ pub(crate) mod attr {
     pub const BYTE: u8 = 32;
 }
 
-/// Token texts llama.cpp treats as "end of generation" whatever the file says (its list).
+/// Token texts llama.cpp treats as "end of generation" whatever the file says (its list,
+/// less `</s>`, see [`CONTROL_NOT_EOG_NAMES`]).
 const EOG_NAMES: &[&str] = &[
     "<|eot_id|>",
     "<|im_end|>",
@@ -74,7 +75,6 @@ const EOG_NAMES: &[&str] = &[
     "<|calls|>",
     "<end_of_turn>",
     "<|endoftext|>",
-    "</s>",
     "<|eom_id|>",
     "<EOT>",
     "_<EOT>",
@@ -88,6 +88,12 @@ const EOG_NAMES: &[&str] = &[
     "<｜end▁of▁sentence｜>",
     "[e~[",
 ];
+
+/// llama.cpp also lists `</s>` as end of generation, which makes it a control token (so it
+/// is cut out of text only with `parse_special`, as llama.cpp does). It is not an end of
+/// generation here: in Qwen's and Gemma's vocabularies it is an HTML tag piece, and models
+/// whose EOS really is `</s>` name it in `eos_token_id`.
+const CONTROL_NOT_EOG_NAMES: &[&str] = &["</s>"];
 
 /// Fill-in-the-middle pad/repo/file-separator tokens: llama.cpp also stops on these.
 const FIM_EOG_NAMES: &[&str] =
@@ -126,7 +132,7 @@ enum Engine {
     /// own special-token parsing is switched off).
     Hf(Box<tokenizers::Tokenizer>),
     /// SentencePiece merges, with llama.cpp's space handling.
-    Spm { spm: spm::Spm, add_space_prefix: bool },
+    Spm { spm: Box<spm::Spm>, add_space_prefix: bool },
 }
 
 /// A model's tokenizer: text to ids and back, and its special ids.
@@ -333,7 +339,7 @@ impl Vocab {
                 tok.set_encode_special_tokens(true);
                 Engine::Hf(Box::new(tok))
             }
-            (None, Some((spm, add_space_prefix))) => Engine::Spm { spm, add_space_prefix },
+            (None, Some((spm, add_space_prefix))) => Engine::Spm { spm: Box::new(spm), add_space_prefix },
             (None, None) => unreachable!("a loader always provides an engine"),
         };
         Vocab {
@@ -533,7 +539,7 @@ fn mark_named_tokens(texts: &[String], attrs: &mut [u8]) -> BTreeSet<u32> {
     for (id, t) in texts.iter().enumerate() {
         let t = t.as_str();
         let is_eog = EOG_NAMES.contains(&t) || FIM_EOG_NAMES.contains(&t);
-        if is_eog || FIM_CONTROL_NAMES.contains(&t) {
+        if is_eog || FIM_CONTROL_NAMES.contains(&t) || CONTROL_NOT_EOG_NAMES.contains(&t) {
             attrs[id] |= attr::CONTROL;
         }
         if is_eog {
@@ -569,6 +575,13 @@ pub(crate) fn parse_byte_token(text: &str) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vocab_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Vocab>();
+        assert_send_sync::<ChatTemplate>();
+    }
 
     #[test]
     fn byte_tokens_parse() {

@@ -39,7 +39,7 @@ impl Specials {
     pub(crate) fn new(mut list: Vec<Special>) -> Specials {
         list.retain(|s| !s.text.is_empty());
         // Stable: equal lengths keep id order.
-        list.sort_by(|a, b| b.text.len().cmp(&a.text.len()));
+        list.sort_by_key(|s| std::cmp::Reverse(s.text.len()));
         let finder = if list.is_empty() { None } else { AhoCorasick::new(list.iter().map(|s| s.text.as_str())).ok() };
         Specials { list, finder }
     }

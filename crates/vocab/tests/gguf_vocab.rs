@@ -42,6 +42,10 @@ fn qwen_known_ids() {
     assert_eq!(v.kind(), VocabKind::ByteLevelBpe { pre: Pre::Qwen2 });
     assert_eq!(v.encode("<|im_start|>", false, true).unwrap(), vec![151644]);
     assert_eq!(v.eos()[0], 151645);
+    // <|im_end|>, <|endoftext|>, and the FIM pad/repo/file tokens llama.cpp also stops on;
+    // not the HTML piece "</s>" (128247).
+    assert_eq!(v.eos(), &[151645, 151643, 151662, 151663, 151664]);
+    assert!(!v.is_eos(128247));
     assert_eq!(v.bos(), Some(151643));
     assert!(!v.add_bos());
     // <tool_call> is user-defined: cut out even without parse_special, like llama.cpp.
@@ -57,6 +61,7 @@ fn gemma3_known_ids() {
     assert!(v.add_bos());
     assert_eq!(v.eos()[0], 1);
     assert!(v.is_eos(106));
+    assert_eq!(v.eos(), &[1, 106], "<eos>, <end_of_turn>; not \"</s>\" (212)");
     assert_eq!(v.encode("<start_of_turn>", false, true).unwrap(), vec![105]);
     assert_eq!(v.encode("hi", true, false).unwrap()[0], 2);
     // "\n" is a user-defined token (107) in Gemma's vocabulary.
