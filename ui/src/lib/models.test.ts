@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Hardware, ModelEntry } from "./api";
-import { hardwareFacts, locationRow, modelRow, sortModels } from "./models";
+import { cleanCpuName, hardwareFacts, locationRow, modelRow, sortModels } from "./models";
 
 const smol: ModelEntry = {
   name: "SmolLM2-135M-Instruct.Q4_1",
@@ -91,10 +91,12 @@ describe("hardwareFacts", () => {
   it("describes a CPU-only machine", () => {
     const f = hardwareFacts(hw);
     expect(f.cores).toBe("2 cores");
-    expect(f.processorDetail).toBe("x86_64 · AVX2 · AVX-512");
+    expect(f.processor).toBe("Intel Xeon Platinum 8480+");
+    expect(f.processorDetail).toBe("x86_64");
+    expect(f.speedups).toEqual(["AVX2", "AVX-512"]);
     expect(f.memory).toBe("24 GiB");
     expect(f.memoryDetail).toBe("20.5 GiB free now");
-    expect(f.graphics).toBe("No graphics card found");
+    expect(f.graphics).toBe("None found");
     expect(f.graphicsDetail).toBe("Residency will train on the processor");
   });
 
@@ -117,5 +119,14 @@ describe("hardwareFacts", () => {
   it("copes with a single core and unknown physical count", () => {
     const f = hardwareFacts({ ...hw, logicalCores: 1, physicalCores: null });
     expect(f.cores).toBe("1 core");
+  });
+});
+
+describe("cleanCpuName", () => {
+  it("drops trademarks, clock speeds and filler words", () => {
+    expect(cleanCpuName("Intel(R) Core(TM) i7-8550U CPU @ 1.80GHz")).toBe("Intel Core i7-8550U");
+    expect(cleanCpuName("AMD Ryzen 7 5800X 8-Core Processor")).toBe("AMD Ryzen 7 5800X");
+    expect(cleanCpuName("Apple M2")).toBe("Apple M2");
+    expect(cleanCpuName("  ")).toBe("Unknown processor");
   });
 });

@@ -74,6 +74,18 @@ export function locationRow(l: LocationReport, home: string | null): LocationRow
   };
 }
 
+/** "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.0GHz" -> "Intel Xeon Platinum 8480+". */
+export function cleanCpuName(name: string): string {
+  const cleaned = name
+    .replace(/\((R|TM|tm|r)\)/g, "")
+    .replace(/\s+@\s+[\d.]+\s*[GM]Hz/i, "")
+    .replace(/\s+(CPU|Processor)\b/gi, "")
+    .replace(/\s+\d+-Core$/i, "")
+    .replace(/\s+/g, " ")
+    .trim();
+  return cleaned || name.trim() || "Unknown processor";
+}
+
 export interface HardwareFacts {
   processor: string;
   processorDetail: string;
@@ -83,6 +95,8 @@ export interface HardwareFacts {
   memoryDetail: string;
   graphics: string;
   graphicsDetail: string;
+  /** Instruction sets that speed up model maths, e.g. ["AVX2", "AVX-512"]. */
+  speedups: string[];
 }
 
 export function hardwareFacts(h: Hardware): HardwareFacts {
@@ -96,17 +110,18 @@ export function hardwareFacts(h: Hardware): HardwareFacts {
   const gpu = h.gpus[0];
   const gpuName = gpu ? [gpu.vendor, gpu.model].filter(Boolean).join(" ") || "Graphics card" : null;
   return {
-    processor: h.cpuModel,
-    processorDetail: [h.cpuArch, ...h.cpuFeatures].join(" · "),
+    processor: cleanCpuName(h.cpuModel),
+    processorDetail: h.cpuArch,
     cores,
     coresDetail,
     memory: formatBytes(h.totalMemoryBytes),
     memoryDetail: `${formatBytes(h.availableMemoryBytes)} free now`,
-    graphics: gpuName ?? "No graphics card found",
+    graphics: gpuName ?? "None found",
     graphicsDetail: gpu
       ? [gpu.memoryBytes ? `${formatBytes(gpu.memoryBytes)} memory` : null, h.gpus.length > 1 ? `+${h.gpus.length - 1} more` : null]
           .filter(Boolean)
           .join(" · ") || "Memory not reported"
       : "Residency will train on the processor",
+    speedups: h.cpuFeatures,
   };
 }
