@@ -245,6 +245,21 @@ mod tests {
     }
 
     #[test]
+    fn every_pre_tokenizer_regex_compiles_and_splits() {
+        for pre in [Pre::Default, Pre::Gpt2, Pre::Llama3, Pre::Qwen2, Pre::Smollm] {
+            let tok = tiny(pre);
+            let got = ids(&tok, "hello 1234 <a>");
+            assert!(!got.is_empty(), "{pre:?}");
+            assert_eq!(tok.decode(&got, false).unwrap(), "hello 1234 <a>", "{pre:?}");
+        }
+        // Llama 3 groups digits by three, Qwen2 splits them all, GPT-2 keeps the run.
+        // ("12" is a token of the tiny vocabulary.)
+        assert_eq!(ids(&tiny(Pre::Llama3), "1212"), vec![261, b'1' as u32, b'2' as u32]); // "121" | "2"
+        assert_eq!(ids(&tiny(Pre::Qwen2), "1212").len(), 4);
+        assert_eq!(ids(&tiny(Pre::Gpt2), "1212"), vec![261, 261]);
+    }
+
+    #[test]
     fn added_special_token_is_one_id() {
         assert_eq!(ids(&tiny(Pre::Gpt2), "he<|end|>"), vec![256, 262]);
     }

@@ -158,6 +158,16 @@ pub(crate) fn load(dir: &Path) -> Result<Parts> {
         });
     }
 
+    // SentencePiece-style tokenizer.json files that put "▁" before the text (Llama 2's
+    // `Prepend` normalizer, a Metaspace pre-tokenizer that prepends): decoding drops that space.
+    let normalizer = serde_json::to_string(&tok.get_normalizer()).unwrap_or_default();
+    let pre_tokenizer = serde_json::to_string(&tok.get_pre_tokenizer()).unwrap_or_default();
+    let strip_leading_space = normalizer.contains("\"Prepend\"")
+        || (pre_tokenizer.contains("\"Metaspace\"")
+            && (pre_tokenizer.contains("\"prepend_scheme\":\"always\"")
+                || pre_tokenizer.contains("\"prepend_scheme\":\"first\"")
+                || pre_tokenizer.contains("\"add_prefix_space\":true")));
+
     Ok(Parts {
         kind: VocabKind::TokenizerJson,
         engine_hf: Some(tok),
@@ -171,5 +181,6 @@ pub(crate) fn load(dir: &Path) -> Result<Parts> {
         add_bos,
         pad,
         unk,
+        strip_leading_space,
     })
 }

@@ -150,6 +150,8 @@ pub struct Vocab {
     add_bos: bool,
     pad: Option<u32>,
     unk: Option<u32>,
+    /// Decoding drops one leading space: the one a "space prefix" put before the first word.
+    strip_leading_space: bool,
 }
 
 impl std::fmt::Debug for Vocab {
@@ -181,6 +183,7 @@ pub(crate) struct Parts {
     pub add_bos: bool,
     pub pad: Option<u32>,
     pub unk: Option<u32>,
+    pub strip_leading_space: bool,
 }
 
 impl Vocab {
@@ -260,6 +263,8 @@ impl Vocab {
             }
         }
 
+        // llama.cpp: SentencePiece adds a space prefix unless the file says otherwise.
+        let add_space_prefix = spm_like && g.add_space_prefix.unwrap_or(true);
         let pieces;
         let mut engine_hf = None;
         let mut spm = None;
@@ -286,7 +291,7 @@ impl Vocab {
             }
             _ => {
                 let scores = g.scores.clone().unwrap_or_else(|| vec![0.0; n]);
-                spm = Some((spm::Spm::new(&g.tokens, scores), g.add_space_prefix.unwrap_or(true)));
+                spm = Some((spm::Spm::new(&g.tokens, scores), add_space_prefix));
                 pieces = g
                     .tokens
                     .iter()
@@ -309,6 +314,7 @@ impl Vocab {
             add_bos,
             pad: g.pad,
             unk,
+            strip_leading_space: add_space_prefix,
         }))
     }
 
@@ -355,6 +361,7 @@ impl Vocab {
             add_bos: p.add_bos,
             pad: p.pad,
             unk: p.unk,
+            strip_leading_space: p.strip_leading_space,
         }
     }
 
@@ -425,7 +432,7 @@ impl Vocab {
 
     fn decode_inner(&self, ids: &[u32], special: bool) -> Result<String> {
         let mut bytes = Vec::new();
-        let mut first_text = self.adds_space_prefix();
+        let mut first_text = self.strip_leading_space;
         for &id in ids {
             let piece = self.piece_bytes(id, special)?;
             // Drop the space a SentencePiece "add space prefix" put before the first word
@@ -452,21 +459,17 @@ impl Vocab {
         Ok(&self.pieces[self.offsets[i]..self.offsets[i + 1]])
     }
 
-    fn adds_space_prefix(&self) -> bool {
-        matches!(self.engine, Engine::Spm { add_space_prefix: true, .. })
-    }
-
     /// The token's text as the vocabulary writes it (byte-level or "▁" form), if `id` exists.
     pub fn token_str(&self, id: u32) -> Option<&str> {
         self.texts.get(id as usize).map(|s| s.as_str())
     }
 
-    /// The id of a token given its exact vocabulary text (e.g. `"<|im_end|>"`).
+    /// The id of a token given its exact vocabulary text (e.g. `"<|im_end|>"`, `"▁hi"`, `"Ġhi"`).
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        if let Some(s) = self.specials.iter().find(|s| s.text == text) {
-            return Some(s.id);
+        match &self.engine {
+            Engine::Hf(tok) => tok.token_to_id(text),
+            Engine::Spm { spm, .. } => spm.token_id(text),
         }
-        self.texts.iter().position(|t| t == text).map(|i| i as u32)
     }
 
     /// Number of tokens, special ones included.

@@ -44,10 +44,6 @@ impl Specials {
         Specials { list, finder }
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Special> {
-        self.list.iter()
-    }
-
     /// Splits `text` into fragments.
     pub(crate) fn partition<'a>(&self, text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
         let mut frags = vec![Fragment::Text(text)];

@@ -82,6 +82,11 @@ impl Spm {
         Spm { to_id, scores, byte_ids }
     }
 
+    /// The id of a token text.
+    pub(crate) fn token_id(&self, text: &str) -> Option<u32> {
+        self.to_id.get(text).copied()
+    }
+
     /// Tokenizes `text`, which must already have its spaces escaped as "▁", appending to `out`.
     pub(crate) fn tokenize(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         if text.is_empty() {

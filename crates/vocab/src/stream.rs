@@ -9,6 +9,8 @@ use crate::Vocab;
 /// tokens do this for emoji and most non-Latin scripts): those bytes are held back until the
 /// character is complete, so every piece returned is whole text. Control tokens produce no
 /// text. Bytes that can never become a character are returned as U+FFFD, never dropped.
+/// Spaces are kept as the tokens have them (a reply's first word keeps its leading space,
+/// since it continues the prompt); trim the finished reply if that is wanted.
 #[derive(Debug)]
 pub struct StreamDecoder<'v> {
     vocab: &'v Vocab,

@@ -141,3 +141,49 @@ fn qwen3_gguf_path_matches_hugging_face() {
     let diffs = cross_check(Fixture::Qwen3Tokenizer, "qwen2", Pre::Qwen2, nfc);
     assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
 }
+
+/// A SentencePiece-style tokenizer.json (Llama 2 shape: `Prepend("▁")` normalizer, BPE with
+/// byte fallback, `<0xNN>` byte tokens).
+const SPM_TOKENIZER_JSON: &str = r#"{
+  "version": "1.0", "truncation": null, "padding": null,
+  "added_tokens": [
+    {"id": 0, "content": "<unk>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+    {"id": 1, "content": "<s>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+    {"id": 2, "content": "</s>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}
+  ],
+  "normalizer": {"type": "Sequence", "normalizers": [
+    {"type": "Prepend", "prepend": "▁"},
+    {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}
+  ]},
+  "pre_tokenizer": null, "post_processor": null,
+  "decoder": {"type": "Sequence", "decoders": [
+    {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+    {"type": "ByteFallback"}, {"type": "Fuse"},
+    {"type": "Strip", "content": " ", "start": 1, "stop": 0}
+  ]},
+  "model": {"type": "BPE", "dropout": null, "unk_token": "<unk>", "continuing_subword_prefix": null,
+    "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
+    "vocab": {"<unk>": 0, "<s>": 1, "</s>": 2, "<0xC3>": 3, "<0xA9>": 4, "▁": 5, "h": 6, "i": 7, "▁h": 8, "▁hi": 9},
+    "merges": ["▁ h", "▁h i"]}
+}"#;
+
+#[test]
+fn spm_style_tokenizer_json_decodes_bytes_and_drops_prefix_space() {
+    let dir = std::env::temp_dir().join(format!("vocab-spm-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), SPM_TOKENIZER_JSON).unwrap();
+    std::fs::write(dir.join("tokenizer_config.json"), r#"{"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true}"#)
+        .unwrap();
+    let v = Vocab::from_hf_dir(&dir).unwrap();
+    assert_eq!(v.bos(), Some(1));
+    assert!(v.add_bos());
+    assert_eq!(v.eos(), &[2]);
+    let ids = v.encode("hi é", true, true).unwrap();
+    assert_eq!(ids, vec![1, 9, 5, 3, 4], "BOS, ▁hi, ▁, then é as two byte tokens");
+    assert_eq!(v.decode(&ids).unwrap(), "hi é");
+    // Streaming holds the first byte of "é" back.
+    let mut dec = vocab::StreamDecoder::new(&v);
+    let outs: Vec<Option<String>> = ids.iter().map(|&i| dec.push(i).unwrap()).collect();
+    assert_eq!(outs, vec![None, Some(" hi".into()), Some(" ".into()), None, Some("é".into())]);
+    std::fs::remove_dir_all(&dir).ok();
+}
