@@ -19,6 +19,45 @@
 //! - `special.rs`: cutting special tokens out of a text (llama.cpp's `parse_special`);
 //! - `stream.rs`: [`StreamDecoder`]; `template.rs`: [`ChatTemplate`], [`Message`];
 //! - `error.rs`: [`VocabError`].
+//!
+//! Typical use (the engine's chat turn):
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let path = std::path::Path::new("model.gguf");
+//! use vocab::{ChatTemplate, Message, StreamDecoder, Vocab};
+//! let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+//! let content = candle_core::quantized::gguf_file::Content::read(&mut file)?;
+//! let vocab = Vocab::from_gguf(&content)?;
+//! let template = ChatTemplate::from_gguf(&content)?;
+//! if let Some(notice) = template.fallback_notice() {
+//!     eprintln!("{notice}"); // "This model has no chat template; using ChatML."
+//! }
+//! let prompt = template.render_for_model(&vocab, &[Message::user("Hi!")], true)?;
+//! let ids = prompt.encode(&vocab)?; // BOS added only if the model wants it and the template did not write it
+//! # let generated: Vec<u32> = ids.clone();
+//! let mut stream = StreamDecoder::new(&vocab);
+//! for id in generated {
+//!     if vocab.is_eos(id) {
+//!         break;
+//!     }
+//!     if let Some(text) = stream.push(id)? {
+//!         print!("{text}");
+//!     }
+//! }
+//! if let Some(rest) = stream.flush() {
+//!     print!("{rest}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where this crate knowingly differs from llama.cpp (token ids never do):
+//! - `</s>` is a control token (as in llama.cpp) but does not end generation;
+//! - a byte-level BPE GGUF without `bos_token_id` has no BOS (llama.cpp would pick id 11);
+//! - `decode` drops a SentencePiece prefix space before the first word even after BOS, and
+//!   does not apply llama.cpp's `clean_spaces` (which only the `gpt-2`/`llama-bpe`-family
+//!   vocabularies turn on), so decoding is lossless.
 
 mod bpe;
 mod error;
@@ -127,6 +166,7 @@ const FIM_CONTROL_NAMES: &[&str] = &[
     "<|middle|>",
 ];
 
+#[derive(Clone)]
 enum Engine {
     /// A `tokenizers` pipeline for plain text (special tokens are cut out before it, so its
     /// own special-token parsing is switched off).
@@ -135,7 +175,9 @@ enum Engine {
     Spm { spm: Box<spm::Spm>, add_space_prefix: bool },
 }
 
-/// A model's tokenizer: text to ids and back, and its special ids.
+/// A model's tokenizer: text to ids and back, and its special ids. Cheap to share across
+/// threads (`Send + Sync`); cloning copies the vocabulary.
+#[derive(Clone)]
 pub struct Vocab {
     kind: VocabKind,
     engine: Engine,
