@@ -78,6 +78,7 @@ async function main() {
     await driver.wait(until.elementLocated(byTestId("nav-model")), WAIT, "the sidebar never appeared");
   });
   if (!driver) return;
+  activeDriver = driver;
 
   try {
     await check("the sidebar shows the five screens in order", async () => {
@@ -166,6 +167,15 @@ async function main() {
   }
 }
 
+// Interrupted (run.sh cleanup, Ctrl-C): delete the session before leaving.
+let activeDriver = null;
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, async () => {
+    if (activeDriver) await activeDriver.quit().catch(() => {});
+    process.exit(130);
+  });
+}
+
 try {
   await main();
 } catch (e) {
@@ -173,6 +183,7 @@ try {
   console.log(`  FAIL  unexpected error: ${e?.stack ?? e}`);
 }
 console.log(`screenshots in ${shots}`);
+// run.sh prints the final count line itself, after its cleanup.
 if (process.env.E2E_RESULT) writeFileSync(process.env.E2E_RESULT, `${passed} ${failed}\n`);
-console.log(`${passed} passed, ${failed} failed`);
+else console.log(`${passed} passed, ${failed} failed`);
 process.exitCode = failed === 0 && passed > 0 ? 0 : 1;

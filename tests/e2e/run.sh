@@ -26,6 +26,7 @@ export E2E_SCREENSHOTS=${E2E_SCREENSHOTS:-$E2E/screenshots}
 WORK=$(mktemp -d -t residency-e2e.XXXXXX)
 XVFB_PID=""
 DRIVER_PID=""
+NODE_PID=""
 RESULT_LINE="0 passed, 1 failed"
 
 log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -33,6 +34,12 @@ log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 finish() {
   local code=$?
   trap - EXIT INT TERM
+  if [[ -n $NODE_PID ]] && kill -0 "$NODE_PID" 2>/dev/null; then
+    # Interrupted mid-test: give the test a moment to delete its session.
+    kill -TERM "$NODE_PID" 2>/dev/null
+    sleep 1
+    kill -KILL "$NODE_PID" 2>/dev/null
+  fi
   if [[ -n $DRIVER_PID ]]; then
     # tauri-driver runs in its own process group with WebKitWebDriver and the app.
     kill -TERM -- "-$DRIVER_PID" 2>/dev/null
@@ -130,8 +137,12 @@ log "tauri-driver on port $PORT"
 
 # --- test -------------------------------------------------------------------
 export E2E_APP=$APP E2E_WEBDRIVER="http://127.0.0.1:$PORT" E2E_RESULT="$WORK/result"
-node "$E2E/app.test.mjs" | grep -v '^[0-9]* passed, [0-9]* failed$'
-code=${PIPESTATUS[0]}
+# In the background + wait, so that a signal to this script is handled at once.
+node "$E2E/app.test.mjs" &
+NODE_PID=$!
+wait "$NODE_PID"
+code=$?
+NODE_PID=""
 if [[ -s $WORK/result ]]; then
   read -r p f <"$WORK/result"
   RESULT_LINE="$p passed, $f failed"
