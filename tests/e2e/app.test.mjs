@@ -58,6 +58,16 @@ async function screenshotAll(driver, theme) {
     }
     await driver.sleep(150); // let the hover/transition settle
     await screenshot(driver, `${theme}-${id}`);
+    if (id === "model") {
+      // The list is longer than the window: also show its end, folders opened.
+      await driver.executeScript(
+        "document.querySelector('details.where').open = true;" +
+          "const m = document.querySelector('main'); m.scrollTop = m.scrollHeight;",
+      );
+      await driver.sleep(150);
+      await screenshot(driver, `${theme}-model-end`);
+      await driver.executeScript("document.querySelector('main').scrollTop = 0");
+    }
   }
 }
 
