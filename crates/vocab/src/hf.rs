@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokenizers::Tokenizer;
 
 use crate::error::{Result, VocabError};
-use crate::{attr, bpe, mark_named_tokens, parse_byte_token, Parts, VocabKind};
+use crate::{attr, bpe, mark_named_tokens, parse_byte_token, Engine, Parts, VocabKind};
 
 /// Reads a JSON file; `Ok(None)` when it does not exist.
 pub(crate) fn read_json(path: &Path) -> Result<Option<Value>> {
@@ -170,8 +170,7 @@ pub(crate) fn load(dir: &Path) -> Result<Parts> {
 
     Ok(Parts {
         kind: VocabKind::TokenizerJson,
-        engine_hf: Some(tok),
-        spm: None,
+        engine: Engine::hf(tok),
         texts,
         attrs,
         pieces,

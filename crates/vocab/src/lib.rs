@@ -175,6 +175,15 @@ enum Engine {
     Spm { spm: Box<spm::Spm>, add_space_prefix: bool },
 }
 
+impl Engine {
+    /// Wraps a `tokenizers` pipeline that will only ever see plain text: special tokens are
+    /// cut out by [`Specials`] first, so its own special-token parsing is switched off.
+    fn hf(mut tok: tokenizers::Tokenizer) -> Engine {
+        tok.set_encode_special_tokens(true);
+        Engine::Hf(Box::new(tok))
+    }
+}
+
 /// A model's tokenizer: text to ids and back, and its special ids. Cheap to share across
 /// threads (`Send + Sync`); cloning copies the vocabulary.
 #[derive(Clone)]
@@ -212,8 +221,7 @@ impl std::fmt::Debug for Vocab {
 /// What the loaders hand to [`Vocab::assemble`].
 pub(crate) struct Parts {
     pub kind: VocabKind,
-    pub engine_hf: Option<tokenizers::Tokenizer>,
-    pub spm: Option<(spm::Spm, bool)>,
+    pub engine: Engine,
     pub texts: Vec<String>,
     pub attrs: Vec<u8>,
     /// Per token, the bytes it decodes to.
@@ -308,9 +316,7 @@ impl Vocab {
         // llama.cpp: SentencePiece adds a space prefix unless the file says otherwise.
         let add_space_prefix = spm_like && g.add_space_prefix.unwrap_or(true);
         let pieces;
-        let mut engine_hf = None;
-        let mut spm = None;
-        match kind {
+        let engine = match kind {
             VocabKind::ByteLevelBpe { pre } => {
                 if g.merges.is_empty() {
                     return Err(VocabError::MissingTokenizer { key: "tokenizer.ggml.merges".into() });
@@ -322,7 +328,7 @@ impl Vocab {
                     .filter(|(_, a)| **a & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0)
                     .map(|(t, a)| bpe::AddedSpec { text: t, special: a & (attr::CONTROL | attr::UNKNOWN) != 0 })
                     .collect();
-                engine_hf = Some(bpe::build_tokenizer(&g.tokens, &g.merges, pre, &added)?);
+                let tok = bpe::build_tokenizer(&g.tokens, &g.merges, pre, &added)?;
                 let map = bpe::char_to_byte_map();
                 pieces = g
                     .tokens
@@ -330,23 +336,23 @@ impl Vocab {
                     .zip(&attrs)
                     .map(|(t, a)| piece_for(t, *a, |t| bpe::byte_decode(t, &map)))
                     .collect();
+                Engine::hf(tok)
             }
             _ => {
                 let scores = g.scores.clone().unwrap_or_else(|| vec![0.0; n]);
-                spm = Some((spm::Spm::new(&g.tokens, scores), add_space_prefix));
                 pieces = g
                     .tokens
                     .iter()
                     .zip(&attrs)
                     .map(|(t, a)| piece_for(t, *a, |t| t.replace('▁', " ").into_bytes()))
                     .collect();
+                Engine::Spm { spm: Box::new(spm::Spm::new(&g.tokens, scores)), add_space_prefix }
             }
-        }
+        };
 
         Ok(Self::assemble(Parts {
             kind,
-            engine_hf,
-            spm,
+            engine,
             texts: g.tokens,
             attrs,
             pieces,
@@ -381,18 +387,9 @@ impl Vocab {
             pieces.extend_from_slice(piece);
             offsets.push(pieces.len());
         }
-        let engine = match (p.engine_hf, p.spm) {
-            (Some(mut tok), _) => {
-                // Special tokens are cut out by `Specials`; what reaches the tokenizer is plain text.
-                tok.set_encode_special_tokens(true);
-                Engine::Hf(Box::new(tok))
-            }
-            (None, Some((spm, add_space_prefix))) => Engine::Spm { spm: Box::new(spm), add_space_prefix },
-            (None, None) => unreachable!("a loader always provides an engine"),
-        };
         Vocab {
             kind: p.kind,
-            engine,
+            engine: p.engine,
             texts: p.texts,
             attrs: p.attrs,
             pieces,
