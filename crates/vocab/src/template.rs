@@ -150,6 +150,7 @@ impl ChatTemplate {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
+        env.add_filter("tojson", tojson);
         env.add_template_owned(name.to_string(), source.to_string())
             .map_err(|e| VocabError::Template { name: name.to_string(), message: format!("{e:#}") })?;
         Ok(ChatTemplate {
@@ -305,6 +306,70 @@ impl ChatTemplate {
     }
 }
 
+/// Hugging Face's `tojson`: Python's `json.dumps` (", " and ": " separators, `indent`,
+/// no HTML escaping, non-ASCII kept unless `ensure_ascii=True`).
+fn tojson(value: minijinja::Value, kwargs: minijinja::value::Kwargs) -> std::result::Result<String, JinjaError> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    let ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
+    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
+    kwargs.assert_all_used()?;
+    if sort_keys == Some(true) {
+        return Err(JinjaError::new(ErrorKind::InvalidOperation, "tojson(sort_keys=True) is not supported"));
+    }
+    let mut out = Vec::new();
+    let result = match indent {
+        Some(n) => {
+            let pad = vec![b' '; n];
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(&pad));
+            value.serialize(&mut ser)
+        }
+        None => {
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+            value.serialize(&mut ser)
+        }
+    };
+    result.map_err(|e| JinjaError::new(ErrorKind::InvalidOperation, format!("tojson failed: {e}")))?;
+    let text = String::from_utf8(out).map_err(|e| JinjaError::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    if ensure_ascii != Some(true) {
+        return Ok(text);
+    }
+    let mut ascii = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    Ok(ascii)
+}
+
+/// `json.dumps`'s compact layout: `[1, 2]`, `{"a": 1}`.
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
 fn raise_exception(msg: String) -> std::result::Result<minijinja::Value, JinjaError> {
     Err(JinjaError::new(ErrorKind::InvalidOperation, format!("the template raised an error: {msg}")))
 }
@@ -441,6 +506,21 @@ mod tests {
     fn names_ending_in_json_are_not_escaped() {
         let t = ChatTemplate::new("tokenizer_config.json", "{{ messages[0].content }}", "", "").unwrap();
         assert_eq!(t.render(&[Message::user("a \"b\" <c>")], false).unwrap(), "a \"b\" <c>");
+    }
+
+    #[test]
+    fn tojson_writes_like_python_json_dumps() {
+        let t = ChatTemplate::new(
+            "j",
+            "{{ messages | tojson }}|{{ messages[0] | tojson(indent=2) }}|{{ 'é<>' | tojson }}|{{ 'é' | tojson(ensure_ascii=true) }}",
+            "",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&[Message::user("hi")], false).unwrap(),
+            "[{\"role\": \"user\", \"content\": \"hi\"}]|{\n  \"role\": \"user\",\n  \"content\": \"hi\"\n}|\"é<>\"|\"\\u00e9\""
+        );
     }
 
     #[test]
