@@ -138,9 +138,6 @@ pub(crate) fn load(dir: &Path) -> Result<Parts> {
     eog.retain(|&i| (i as usize) < n);
     let mut eos: Vec<u32> = eos_main.into_iter().collect();
     eos.extend(eog.iter().copied().filter(|id| Some(*id) != eos_main));
-    for &id in &eos {
-        attrs[id as usize] |= attr::CONTROL;
-    }
 
     // `add_bos_token` when the config says; otherwise whether the tokenizer's own
     // post-processor puts BOS in front.

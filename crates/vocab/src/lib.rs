@@ -306,12 +306,6 @@ impl Vocab {
         eog.extend([eos_main, g.eot, g.eom].into_iter().flatten());
         let mut eos: Vec<u32> = eos_main.into_iter().collect();
         eos.extend(eog.iter().copied().filter(|id| Some(*id) != eos_main));
-        for &id in &eos {
-            // llama.cpp turns end-of-generation tokens into control tokens.
-            if attrs[id as usize] & attr::CONTROL == 0 {
-                attrs[id as usize] |= attr::CONTROL;
-            }
-        }
 
         // llama.cpp: SentencePiece adds a space prefix unless the file says otherwise.
         let add_space_prefix = spm_like && g.add_space_prefix.unwrap_or(true);
