@@ -28,4 +28,5 @@ pub use layers::KvCache;
 pub use model::{Model, ModelInfo, Network};
 pub use sampling::{SamplingParams, Sampler};
 pub use source::ModelSource;
+pub use weights::WeightMode;
 pub use candle_core::Device;

@@ -11,7 +11,7 @@ use crate::gemma3::Gemma3;
 use crate::layers::{logits_to_cpu, KvCache};
 use crate::llama::Llama;
 use crate::source::ModelSource;
-use crate::weights::Weights;
+use crate::weights::{WeightMode, Weights};
 
 /// The network of one of the supported families.
 #[derive(Debug, Clone)]
@@ -43,15 +43,20 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads a GGUF file or a Hugging Face folder onto `device`.
+    /// Loads a GGUF file or a Hugging Face folder onto `device`, with fast weights.
     pub fn load(path: &Path, device: &Device) -> Result<Model> {
+        Self::load_with(path, WeightMode::Fast, device)
+    }
+
+    /// Loads with a chosen weight mode (GGUF only; safetensors are always f32).
+    pub fn load_with(path: &Path, mode: WeightMode, device: &Device) -> Result<Model> {
         match ModelSource::detect(path)? {
-            ModelSource::Gguf(p) => Self::load_gguf(&p, device),
+            ModelSource::Gguf(p) => Self::load_gguf(&p, mode, device),
             ModelSource::HfFolder(p) => Self::load_hf(&p, device),
         }
     }
 
-    fn load_gguf(path: &Path, device: &Device) -> Result<Model> {
+    fn load_gguf(path: &Path, mode: WeightMode, device: &Device) -> Result<Model> {
         let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
         let file_bytes = f.metadata().map_err(|e| EngineError::io(path, e))?.len();
         let content = gguf_file::Content::read(&mut f)
@@ -68,7 +73,7 @@ impl Model {
         for t in content.tensor_infos.values() {
             *types.entry(format!("{:?}", t.ggml_dtype)).or_insert(0usize) += 1;
         }
-        let mut w = Weights::from_gguf(path, content, cfg.heads, cfg.kv_heads, cfg.arch, device)?;
+        let mut w = Weights::from_gguf(path, content, cfg.heads, cfg.kv_heads, cfg.arch, mode, device)?;
         let net = build(cfg.clone(), &mut w, device)?;
         let info = ModelInfo {
             name,

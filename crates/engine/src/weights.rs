@@ -58,10 +58,15 @@ impl Embedding {
     }
 }
 
-/// Quantized types whose CPU kernels are fast here; others are requantized to Q8_0
-/// at load (measured in PLATFORM-NOTES: Q4_0 and Q4_1 run 10x slower than Q8_0).
-fn is_fast(dt: GgmlDType) -> bool {
-    matches!(dt, GgmlDType::Q8_0 | GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
+/// Quantized types used as stored: those with fast CPU kernels here, and Q4_1/Q5_1,
+/// whose `d*q + m` blocks no fast type holds exactly. Requantizing them to Q8_0
+/// measured 1.5-3x llama.cpp's own quantization error against exact f32
+/// (tests/llamacpp_conformance.rs); used as stored, ours equals llama.cpp's.
+fn keep_as_stored(dt: GgmlDType) -> bool {
+    matches!(
+        dt,
+        GgmlDType::Q8_0 | GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q4_1 | GgmlDType::Q5_1
+    )
 }
 
 fn is_float(dt: GgmlDType) -> bool {
@@ -73,8 +78,22 @@ enum Store {
     Safetensors { files: Vec<memmap2::Mmap>, index: HashMap<String, usize> },
 }
 
+/// How weights are held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightMode {
+    /// Quantized as in the file, slow CPU kernels (Q4_0, Q4_1, Q5_x) requantized to Q8_0.
+    #[default]
+    Fast,
+    /// Exactly the file's quantization (slow for Q4_0/Q4_1/Q5_x on the CPU).
+    AsStored,
+    /// Every weight dequantized to f32: exact reference arithmetic, 4-8x the memory.
+    F32,
+}
+
 pub struct Weights {
     path: PathBuf,
+    mode: WeightMode,
     arch: Arch,
     heads: usize,
     kv_heads: usize,
@@ -85,7 +104,7 @@ pub struct Weights {
 impl Weights {
     /// Opens a GGUF file whose header was already read, checking that every tensor
     /// lies inside the file (a truncated download is caught here, not mid-load).
-    pub fn from_gguf(path: &Path, content: gguf_file::Content, heads: usize, kv_heads: usize, arch: Arch, device: &Device) -> Result<Weights> {
+    pub fn from_gguf(path: &Path, content: gguf_file::Content, heads: usize, kv_heads: usize, arch: Arch, mode: WeightMode, device: &Device) -> Result<Weights> {
         let file = File::open(path).map_err(|e| EngineError::io(path, e))?;
         let len = file.metadata().map_err(|e| EngineError::io(path, e))?.len();
         for (name, info) in &content.tensor_infos {
@@ -105,7 +124,7 @@ impl Weights {
                 });
             }
         }
-        Ok(Weights { path: path.to_path_buf(), arch, heads, kv_heads, device: device.clone(), store: Store::Gguf { content, reader: BufReader::new(file) } })
+        Ok(Weights { path: path.to_path_buf(), mode, arch, heads, kv_heads, device: device.clone(), store: Store::Gguf { content, reader: BufReader::new(file) } })
     }
 
     /// Opens every `*.safetensors` file of a folder (single or sharded) and indexes
@@ -147,7 +166,7 @@ impl Weights {
             }
             files.push(mmap);
         }
-        Ok(Weights { path: dir.to_path_buf(), arch, heads, kv_heads, device: device.clone(), store: Store::Safetensors { files, index } })
+        Ok(Weights { path: dir.to_path_buf(), mode: WeightMode::F32, arch, heads, kv_heads, device: device.clone(), store: Store::Safetensors { files, index } })
     }
 
     pub fn path(&self) -> &Path {
@@ -263,7 +282,7 @@ impl Weights {
         match &self.store {
             Store::Gguf { .. } => {
                 let q = self.gguf_qtensor(hf_name)?;
-                if is_float(q.dtype()) {
+                if is_float(q.dtype()) || self.mode == WeightMode::F32 {
                     Ok(Embedding::Dense(q.dequantize(&self.device)?))
                 } else {
                     Ok(Embedding::Quantized(Arc::new(q)))
@@ -273,17 +292,60 @@ impl Weights {
         }
     }
 
-    /// Chooses how a GGUF weight is multiplied: fast quantized kernels as they are,
-    /// slow ones requantized to Q8_0, float weights as dense f32.
+    /// Chooses how a GGUF weight is multiplied: see `keep_as_stored`; Q4_0/Q5_0
+    /// rewritten exactly as Q8_0 (fast kernels, same numbers); anything else
+    /// requantized to Q8_0; float weights as f32.
     fn to_matmul(&self, q: QTensor) -> Result<QMatMul> {
         let dt = q.dtype();
-        if is_float(dt) {
+        if is_float(dt) || self.mode == WeightMode::F32 {
             return Ok(QMatMul::Tensor(q.dequantize(&self.device)?));
         }
-        let q = if is_fast(dt) { q } else { QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)? };
+        let q = if keep_as_stored(dt) || self.mode == WeightMode::AsStored {
+            q
+        } else if let Some(q8) = exact_q8_0(&q)? {
+            q8
+        } else {
+            QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?
+        };
         let q = if self.device.is_cpu() { q } else { QTensor::quantize_onto(&q.dequantize(&Device::Cpu)?, q.dtype(), &self.device)? };
         Ok(QMatMul::from_arc(Arc::new(q))?)
     }
+}
+
+/// Rewrites Q4_0/Q5_0 without loss: their blocks of 32 are `d * (q - 8|16)` with an
+/// f16 scale `d`, which a Q8_0 block holds exactly with the same scale. Returns
+/// `None` for other types.
+fn exact_q8_0(q: &QTensor) -> Result<Option<QTensor>> {
+    let (rows, cols) = q.shape().dims2()?;
+    let (block_bytes, five_bit) = match q.dtype() {
+        GgmlDType::Q4_0 => (18, false),
+        GgmlDType::Q5_0 => (22, true),
+        _ => return Ok(None),
+    };
+    let data = q.data()?;
+    let mut out = Vec::with_capacity(rows * cols / 32 * 34);
+    for blk in data.chunks_exact(block_bytes) {
+        let (qh, qs) = if five_bit {
+            (u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]), &blk[6..22])
+        } else {
+            (0, &blk[2..18])
+        };
+        let offset = if five_bit { 16 } else { 8 };
+        let mut vals = [0u8; 32];
+        for j in 0..16 {
+            let (mut lo, mut hi) = ((qs[j] & 0x0f) as i32, (qs[j] >> 4) as i32);
+            if five_bit {
+                lo |= (((qh >> j) << 4) & 0x10) as i32;
+                hi |= ((qh >> (j + 12)) & 0x10) as i32;
+            }
+            vals[j] = (lo - offset) as i8 as u8;
+            vals[j + 16] = (hi - offset) as i8 as u8;
+        }
+        out.extend_from_slice(&blk[0..2]); // the f16 scale, unchanged
+        out.extend_from_slice(&vals);
+    }
+    let storage = QStorage::from_data(std::borrow::Cow::Owned(out), &Device::Cpu, GgmlDType::Q8_0)?;
+    Ok(Some(QTensor::new(storage, (rows, cols))?))
 }
 
 /// Undoes llama.cpp's permutation of the q/k projection rows for `llama` GGUFs.
@@ -376,6 +438,21 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Q4_0 and Q5_0, rewritten as Q8_0, hold exactly the same weights.
+    #[test]
+    fn exact_q8_0_rewrite_is_lossless() {
+        let w = Tensor::randn(0f32, 1.0, (8, 64), &Device::Cpu).unwrap();
+        for dt in [GgmlDType::Q4_0, GgmlDType::Q5_0] {
+            let q = QTensor::quantize(&w, dt).unwrap();
+            let q8 = exact_q8_0(&q).unwrap().unwrap();
+            assert_eq!(q8.dtype(), GgmlDType::Q8_0);
+            let diff = (q8.dequantize(&Device::Cpu).unwrap() - q.dequantize(&Device::Cpu).unwrap())
+                .unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert_eq!(diff, 0.0, "{dt:?}");
+        }
+        assert!(exact_q8_0(&QTensor::quantize(&w, GgmlDType::Q4_1).unwrap()).unwrap().is_none());
     }
 
     #[test]

@@ -52,7 +52,21 @@ pub fn model_path(arg: Option<&Path>) -> Result<PathBuf> {
 }
 
 pub fn load_model(path: &Path) -> Result<Model> {
-    Model::load(path, &Device::Cpu).with_context(|| "could not load the model".to_string())
+    load_model_with(path, weight_mode_from_env())
+}
+
+pub fn load_model_with(path: &Path, mode: engine::WeightMode) -> Result<Model> {
+    Model::load_with(path, mode, &Device::Cpu).with_context(|| "could not load the model".to_string())
+}
+
+/// `RESIDENCY_WEIGHTS=fast|as-stored|f32` chooses how GGUF weights are held
+/// (default fast): for comparing accuracy and speed without a rebuild.
+pub fn weight_mode_from_env() -> engine::WeightMode {
+    match std::env::var("RESIDENCY_WEIGHTS").as_deref() {
+        Ok("as-stored") => engine::WeightMode::AsStored,
+        Ok("f32") => engine::WeightMode::F32,
+        _ => engine::WeightMode::Fast,
+    }
 }
 
 /// Sets a flag when the user presses Ctrl-C, so generation stops cleanly.
