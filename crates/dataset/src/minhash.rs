@@ -66,11 +66,16 @@ pub fn similarity(a: &Signature, b: &Signature) -> f64 {
 }
 
 /// An LSH index: adds signatures one by one and returns the most similar earlier one.
+///
+/// Memory is kept small (records can number in the millions): each band's bucket holds only the
+/// newest slot, and slots of one bucket are chained through `next`.
 #[derive(Default)]
 pub struct Index {
-    buckets: HashMap<(u8, u64), Vec<u32>>,
+    heads: HashMap<u64, u32>,
+    /// `next[slot * BANDS + band]`: the previous slot in the same bucket (`u32::MAX`: none).
+    next: Vec<u32>,
     sigs: Vec<Signature>,
-    ids: Vec<usize>,
+    ids: Vec<u32>,
 }
 
 impl Index {
@@ -78,31 +83,33 @@ impl Index {
     pub fn add(&mut self, id: usize, sig: Signature, threshold: f64) -> Option<(usize, f64)> {
         let mut best: Option<(usize, f64)> = None;
         let slot = self.sigs.len() as u32;
-        let mut seen = Vec::new();
+        let mut seen: Vec<u32> = Vec::new();
         for band in 0..BANDS {
-            let mut bytes = [0u8; ROWS * 4];
+            let mut bytes = [0u8; ROWS * 4 + 1];
+            bytes[0] = band as u8;
             for r in 0..ROWS {
-                bytes[r * 4..r * 4 + 4].copy_from_slice(&sig[band * ROWS + r].to_le_bytes());
+                bytes[1 + r * 4..1 + r * 4 + 4].copy_from_slice(&sig[band * ROWS + r].to_le_bytes());
             }
-            let key = (band as u8, fnv1a(&bytes));
-            let bucket = self.buckets.entry(key).or_default();
-            for &other in bucket.iter() {
-                if seen.contains(&other) {
-                    continue;
+            let key = fnv1a(&bytes);
+            let prev = self.heads.insert(key, slot).unwrap_or(u32::MAX);
+            self.next.push(prev);
+            // Walk the chain, bounded: crowded buckets (boilerplate) cost no more than 64 checks.
+            let mut other = prev;
+            let mut steps = 0;
+            while other != u32::MAX && steps < 64 {
+                if !seen.contains(&other) {
+                    seen.push(other);
+                    let s = similarity(&sig, &self.sigs[other as usize]);
+                    if s >= threshold && best.is_none_or(|(_, b)| s > b) {
+                        best = Some((self.ids[other as usize] as usize, s));
+                    }
                 }
-                seen.push(other);
-                let s = similarity(&sig, &self.sigs[other as usize]);
-                if s >= threshold && best.is_none_or(|(_, b)| s > b) {
-                    best = Some((self.ids[other as usize], s));
-                }
-            }
-            // Cap very crowded buckets (boilerplate): enough to find a match, bounded work.
-            if bucket.len() < 64 {
-                bucket.push(slot);
+                other = self.next[other as usize * BANDS + band];
+                steps += 1;
             }
         }
         self.sigs.push(sig);
-        self.ids.push(id);
+        self.ids.push(id as u32);
         best
     }
 }

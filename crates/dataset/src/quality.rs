@@ -338,8 +338,20 @@ impl<'a> Analyzer<'a> {
 
 /// The language of a text when it is long enough for the guess to be reliable.
 fn reliable_language(text: &str) -> Option<whatlang::Lang> {
+    // A few hundred characters identify a language; more only costs time.
+    let end = text.char_indices().nth(300).map(|(i, _)| i).unwrap_or(text.len());
+    let text = &text[..end];
     if text.chars().count() < 30 {
         return None;
+    }
+    // Fast path: plain-ASCII text with several English function words is English. Most business
+    // data is, and the full trigram comparison costs most of the inspection time.
+    if text.is_ascii() {
+        let lower = text.to_ascii_lowercase();
+        let hits = [" the ", " and ", " you ", " to ", " is ", " for ", " of ", " it ", " we ", " your "].iter().filter(|w| lower.contains(*w)).count();
+        if hits >= 3 {
+            return Some(whatlang::Lang::Eng);
+        }
     }
     whatlang::detect(text).filter(|i| i.is_reliable()).map(|i| i.lang())
 }

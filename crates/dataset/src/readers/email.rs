@@ -17,18 +17,20 @@ use crate::finding::Finding;
 use crate::options::Options;
 use crate::record::{Kind, Message, Record, Source};
 
-/// Where one message lives and the headers that thread it.
+/// Where one message lives and the headers that thread it, compact (a mailbox can hold millions):
+/// message ids are kept as 64-bit hashes, senders as indexes into [`MailIndex::senders`].
 #[derive(Debug, Clone)]
 pub struct MailRef {
-    pub file: usize,
+    pub file: u32,
     pub offset: u64,
     pub len: u64,
     /// 1-based line of the message's first line in its file.
     pub line: u64,
-    pub id: Option<String>,
-    pub parent: Option<String>,
-    pub from: String,
-    pub subject: String,
+    /// Hash of the Message-ID (0: none).
+    pub id: u64,
+    /// Hash of the Message-ID it answers (0: none).
+    pub parent: u64,
+    pub from: u32,
     pub too_large: bool,
     pub mbox: bool,
 }
@@ -39,6 +41,18 @@ pub struct MailIndex {
     pub files: Vec<(PathBuf, String)>,
     pub msgs: Vec<MailRef>,
     pub findings: Vec<Finding>,
+    /// Sender addresses (lower case); `MailRef::from` indexes this.
+    pub senders: Vec<String>,
+    sender_ids: HashMap<String, u32>,
+}
+
+fn id_hash(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in id.trim().trim_matches(|c| c == '<' || c == '>').as_bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h.max(1)
 }
 
 const MAX_HEADER: usize = 256 << 10;
@@ -57,7 +71,8 @@ impl MailIndex {
         let mut head = Vec::new();
         f.take(MAX_HEADER as u64).read_to_end(&mut head)?;
         let end = header_end(&head).unwrap_or(head.len());
-        let mut r = headers_ref(&head[..end], file, 0, size, 1, false);
+        let (mut r, from) = headers_ref(&head[..end], file as u32, 0, size, 1, false);
+        r.from = self.sender(from);
         r.too_large = size > opts.max_item as u64;
         self.msgs.push(r);
         Ok(())
@@ -119,7 +134,7 @@ impl MailIndex {
                     .at_line(Some(1)),
             );
         }
-        if !self.msgs.iter().any(|m| m.file == file) {
+        if self.msgs.last().is_none_or(|m| m.file as usize != file) {
             self.findings.push(
                 Finding::error("no-emails", "no email found: a mailbox starts each email with a `From ` line")
                     .in_file(display)
@@ -130,9 +145,20 @@ impl MailIndex {
     }
 
     fn push_mbox(&mut self, file: usize, offset: u64, len: u64, line: u64, head: &[u8], opts: &Options) {
-        let mut r = headers_ref(head, file, offset, len, line, true);
+        let (mut r, from) = headers_ref(head, file as u32, offset, len, line, true);
+        r.from = self.sender(from);
         r.too_large = len > opts.max_item as u64;
         self.msgs.push(r);
+    }
+
+    fn sender(&mut self, from: String) -> u32 {
+        if let Some(&i) = self.sender_ids.get(&from) {
+            return i;
+        }
+        let i = self.senders.len() as u32;
+        self.senders.push(from.clone());
+        self.sender_ids.insert(from, i);
+        i
     }
 
     /// The mailbox owner: given, or the sender of the most replies to messages in the data.
@@ -141,22 +167,22 @@ impl MailIndex {
             return opts.owner_addresses.iter().map(|a| a.trim().to_lowercase()).collect();
         }
         let ids = self.by_id();
-        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let mut counts: HashMap<u32, usize> = HashMap::new();
         for m in &self.msgs {
-            if m.parent.as_ref().is_some_and(|p| ids.contains_key(p.as_str())) && !m.from.is_empty() {
-                *counts.entry(m.from.as_str()).or_default() += 1;
+            if m.parent != 0 && ids.contains_key(&m.parent) && !self.senders[m.from as usize].is_empty() {
+                *counts.entry(m.from).or_default() += 1;
             }
         }
-        let mut v: Vec<(&str, usize)> = counts.into_iter().collect();
+        let mut v: Vec<(&str, usize)> = counts.into_iter().map(|(k, n)| (self.senders[k as usize].as_str(), n)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         v.first().map(|(a, _)| vec![a.to_string()]).unwrap_or_default()
     }
 
-    fn by_id(&self) -> HashMap<&str, usize> {
-        let mut ids = HashMap::new();
+    fn by_id(&self) -> HashMap<u64, u32> {
+        let mut ids = HashMap::with_capacity(self.msgs.len());
         for (i, m) in self.msgs.iter().enumerate() {
-            if let Some(id) = &m.id {
-                ids.entry(id.as_str()).or_insert(i);
+            if m.id != 0 {
+                ids.entry(m.id).or_insert(i as u32);
             }
         }
         ids
@@ -172,30 +198,27 @@ impl MailIndex {
             findings.push(Finding::info("email-owner", format!("replies from {} are taken as yours (the assistant side)", owners.join(", "))).fix("if that is wrong, name your address with --owner"));
         }
         let ids = self.by_id();
-        let replied: std::collections::HashSet<&str> = self
-            .msgs
-            .iter()
-            .filter(|m| owners.contains(&m.from))
-            .filter_map(|m| m.parent.as_deref())
-            .collect();
+        let owner_ids: Vec<u32> = owners.iter().filter_map(|o| self.sender_ids.get(o).copied()).collect();
+        let is_owner_id = |f: u32| owner_ids.contains(&f);
+        let replied: std::collections::HashSet<u64> = self.msgs.iter().filter(|m| is_owner_id(m.from) && m.parent != 0).map(|m| m.parent).collect();
         let mut reader = MailReader::default();
         let mut unanswered: HashMap<usize, Vec<u64>> = HashMap::new();
         for (i, m) in self.msgs.iter().enumerate() {
-            let (_, display) = &self.files[m.file];
+            let (_, display) = &self.files[m.file as usize];
             let at = |f: Finding| f.in_file(display.clone()).at_line(Some(m.line));
             if m.too_large {
                 findings.push(at(Finding::error("email-too-large", format!("the email on line {} is {} bytes, over the {} byte limit; it was skipped", m.line, m.len, opts.max_item)).fix("remove large attachments before exporting")));
                 continue;
             }
-            let is_owner = owners.is_empty() || owners.contains(&m.from);
+            let is_owner = owners.is_empty() || is_owner_id(m.from);
             if !is_owner {
-                if !m.id.as_deref().is_some_and(|id| replied.contains(id)) {
-                    unanswered.entry(m.file).or_default().push(m.line);
+                if m.id == 0 || !replied.contains(&m.id) {
+                    unanswered.entry(m.file as usize).or_default().push(m.line);
                 }
                 continue;
             }
             let body = match reader.body(self, i) {
-                Ok(b) => b,
+                Ok((_, b)) => b,
                 Err(why) => {
                     findings.push(at(Finding::error("invalid-email", format!("the email on line {} could not be read: {why}", m.line))));
                     continue;
@@ -205,12 +228,12 @@ impl MailIndex {
                 findings.push(at(Finding::warning("empty-email", format!("the email on line {} has no text once quotes and signature are removed", m.line))));
                 continue;
             }
-            let parent = m.parent.as_deref().and_then(|p| ids.get(p).copied()).filter(|&p| p != i);
+            let parent = (m.parent != 0).then(|| ids.get(&m.parent).map(|&p| p as usize)).flatten().filter(|&p| p != i);
             let group = format!("email:{}", self.root_of(i, &ids));
             let source = Source { file: display.clone(), line: Some(m.line) };
             let parent_body = match parent {
-                Some(p) if owners.is_empty() || !owners.contains(&self.msgs[p].from) => match reader.body(self, p) {
-                    Ok(b) if !b.trim().is_empty() => Some(with_subject(&self.msgs[p].subject, b)),
+                Some(p) if owners.is_empty() || !is_owner_id(self.msgs[p].from) => match reader.body(self, p) {
+                    Ok((subject, b)) if !b.trim().is_empty() => Some(with_subject(&subject, b)),
                     _ => None,
                 },
                 _ => None,
@@ -218,13 +241,13 @@ impl MailIndex {
             let record = match parent_body {
                 Some(question) => Record { messages: vec![Message::user(question), Message::assistant(body)], source, group, kind: Kind::Chat },
                 None => {
-                    if m.parent.is_some() && parent.is_none() {
+                    if m.parent != 0 && parent.is_none() {
                         findings.push(at(Finding::info("reply-without-parent", format!("the email on line {} answers a message that is not in the data; kept as a writing sample", m.line)).fix("add the customer's email to the folder to make it a question/answer pair")));
                     }
                     Record { messages: vec![Message::assistant(body)], source, group, kind: Kind::Style }
                 }
             };
-            per_file[m.file] += 1;
+            per_file[m.file as usize] += 1;
             sink(record);
         }
         for (file, lines) in unanswered {
@@ -238,15 +261,20 @@ impl MailIndex {
         per_file
     }
 
-    fn root_of(&self, mut i: usize, ids: &HashMap<&str, usize>) -> String {
+    /// The thread a message belongs to: the hash of its oldest known ancestor's id.
+    fn root_of(&self, mut i: usize, ids: &HashMap<u64, u32>) -> String {
         for _ in 0..200 {
-            match self.msgs[i].parent.as_deref().and_then(|p| ids.get(p)) {
-                Some(&p) if p != i => i = p,
+            match ids.get(&self.msgs[i].parent) {
+                Some(&p) if p as usize != i && self.msgs[i].parent != 0 => i = p as usize,
                 _ => break,
             }
         }
         let m = &self.msgs[i];
-        m.id.clone().or_else(|| m.parent.clone()).unwrap_or_else(|| format!("{}:{}", self.files[m.file].1, m.line))
+        match (m.id, m.parent) {
+            (0, 0) => format!("{}:{}", self.files[m.file as usize].1, m.line),
+            (0, p) => format!("{p:016x}"),
+            (id, _) => format!("{id:016x}"),
+        }
     }
 }
 
@@ -269,24 +297,25 @@ fn header_end(b: &[u8]) -> Option<usize> {
     }
 }
 
-fn headers_ref(head: &[u8], file: usize, offset: u64, len: u64, line: u64, mbox: bool) -> MailRef {
+fn headers_ref(head: &[u8], file: u32, offset: u64, len: u64, line: u64, mbox: bool) -> (MailRef, String) {
     let mut buf = head.to_vec();
     buf.extend_from_slice(b"\n\n");
     let parser = MessageParser::default();
-    let mut r = MailRef { file, offset, len, line, id: None, parent: None, from: String::new(), subject: String::new(), too_large: false, mbox };
+    let mut r = MailRef { file, offset, len, line, id: 0, parent: 0, from: 0, too_large: false, mbox };
+    let mut from = String::new();
     if let Some(msg) = parser.parse_headers(&buf) {
-        r.id = msg.message_id().map(str::to_string);
+        r.id = msg.message_id().map(id_hash).unwrap_or(0);
         let irt = msg.in_reply_to();
-        r.parent = irt
+        let parent = irt
             .as_text_list()
             .and_then(|l| l.first().map(|s| s.to_string()))
             .or_else(|| irt.as_text().map(str::to_string))
             .or_else(|| msg.references().as_text_list().and_then(|l| l.last().map(|s| s.to_string())))
             .or_else(|| msg.references().as_text().map(str::to_string));
-        r.from = msg.from().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or("").to_lowercase();
-        r.subject = msg.subject().unwrap_or("").to_string();
+        r.parent = parent.as_deref().map(id_hash).unwrap_or(0);
+        from = msg.from().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or("").to_lowercase();
     }
-    r
+    (r, from)
 }
 
 /// Reads message bodies, keeping one open file at a time.
@@ -296,11 +325,13 @@ struct MailReader {
 }
 
 impl MailReader {
-    fn body(&mut self, idx: &MailIndex, i: usize) -> Result<String, String> {
+    /// The subject and the cleaned text of message `i`.
+    fn body(&mut self, idx: &MailIndex, i: usize) -> Result<(String, String), String> {
         let m = &idx.msgs[i];
-        if self.open.as_ref().is_none_or(|(f, _)| *f != m.file) {
-            let f = File::open(&idx.files[m.file].0).map_err(|e| e.to_string())?;
-            self.open = Some((m.file, f));
+        let file = m.file as usize;
+        if self.open.as_ref().is_none_or(|(f, _)| *f != file) {
+            let f = File::open(&idx.files[file].0).map_err(|e| e.to_string())?;
+            self.open = Some((file, f));
         }
         let (_, f) = self.open.as_mut().expect("opened above");
         f.seek(SeekFrom::Start(m.offset)).map_err(|e| e.to_string())?;
@@ -309,8 +340,9 @@ impl MailReader {
         if m.mbox {
             raw = unescape_from(&raw);
         }
-        let text = message_text(&raw).ok_or("it is not a valid email")?;
-        Ok(clean_reply(&text))
+        let msg = MessageParser::default().parse(&raw[..]).ok_or("it is not a valid email")?;
+        let subject = msg.subject().unwrap_or("").to_string();
+        Ok((subject, clean_reply(&text_of(&msg))))
     }
 }
 
@@ -339,6 +371,10 @@ fn unescape_from(raw: &[u8]) -> Vec<u8> {
 /// The readable text of an email: the plain-text part, or the HTML part turned into text.
 pub fn message_text(raw: &[u8]) -> Option<String> {
     let msg = MessageParser::default().parse(raw)?;
+    Some(text_of(&msg))
+}
+
+fn text_of(msg: &mail_parser::Message) -> String {
     let from_part = |body: &PartType| match body {
         PartType::Text(t) => Some(t.to_string()),
         PartType::Html(h) => Some(crate::text::html_to_text(h)),
@@ -347,7 +383,7 @@ pub fn message_text(raw: &[u8]) -> Option<String> {
     msg.text_part(0)
         .and_then(|p| from_part(&p.body))
         .or_else(|| msg.html_part(0).and_then(|p| from_part(&p.body)))
-        .or_else(|| Some(String::new()))
+        .unwrap_or_default()
 }
 
 /// Removes the quoted message a reply carries below it, quoted lines and the signature.
