@@ -8,14 +8,19 @@ use std::path::Path;
 const COMMANDS: &[&str] = &["hardware_info", "list_models"];
 
 fn main() {
-    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/dist");
-    println!("cargo:rerun-if-changed={}", dist.join("index.html").display());
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("src-tauri has a parent folder")
+        .join("ui/dist");
+    println!(
+        "cargo:rerun-if-changed={}",
+        dist.join("index.html").display()
+    );
     if !dist.join("index.html").is_file() {
         panic!(
             "\n\nThe web UI has not been built: {} has no index.html.\n\
-             Build it first:   (cd ui && npm ci && npm run build)\n\
-             or build the whole app with the Tauri CLI, which does it for you:\n\
-                               (cd ui && npm ci && npx tauri build)\n\n",
+             Build it first with:  cd ui && npm ci && npm run build\n\
+             (or build and bundle the whole app with:  cd ui && npm ci && npm run app:build)\n\n",
             dist.display()
         );
     }

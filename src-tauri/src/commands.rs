@@ -46,3 +46,25 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| format!("Residency hit an internal error: {e}"))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardware_info_reports_cores_and_memory() {
+        let hw = tauri::async_runtime::block_on(hardware_info()).unwrap();
+        assert!(hw.logical_cores >= 1);
+        assert!(hw.total_memory_bytes > 0);
+    }
+
+    #[test]
+    fn list_models_reports_every_default_location_as_camel_case_json() {
+        let list = tauri::async_runtime::block_on(list_models()).unwrap();
+        assert_eq!(list.locations.len(), catalog::default_locations().len());
+        let json = serde_json::to_value(&list).unwrap();
+        assert!(json["models"].is_array());
+        assert!(json["locations"][0]["modelCount"].is_u64());
+        assert!(json.get("home").is_some());
+    }
+}

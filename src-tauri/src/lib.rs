@@ -5,7 +5,10 @@ mod commands;
 
 pub fn run() {
     tauri::Builder::default()
-        .invoke_handler(tauri::generate_handler![commands::hardware_info, commands::list_models])
+        .invoke_handler(tauri::generate_handler![
+            commands::hardware_info,
+            commands::list_models
+        ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {
             eprintln!("Residency could not start: {e}");

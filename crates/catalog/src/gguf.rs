@@ -56,9 +56,15 @@ pub fn read_summary(path: &Path) -> Result<GgufSummary, GgufError> {
     let mut magic = [0u8; 4];
     match reader.read_exact(&mut magic) {
         Ok(()) if &magic == GGUF_MAGIC => {}
-        Ok(()) => return Err(GgufError::NotGguf { path: path.to_owned() }),
+        Ok(()) => {
+            return Err(GgufError::NotGguf {
+                path: path.to_owned(),
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(GgufError::NotGguf { path: path.to_owned() })
+            return Err(GgufError::NotGguf {
+                path: path.to_owned(),
+            })
         }
         Err(source) => {
             return Err(GgufError::Open {
@@ -151,7 +157,11 @@ pub(crate) mod test_files {
     /// 64 f32 weights, and `blk.0.weight`, `q8_rows` x 32 weights in Q8_0.
     pub fn write(path: &Path, metadata: &[(&str, Value)], q8_rows: usize) {
         let dev = Device::Cpu;
-        let norm = QTensor::quantize(&Tensor::ones(64, candle_core::DType::F32, &dev).unwrap(), GgmlDType::F32).unwrap();
+        let norm = QTensor::quantize(
+            &Tensor::ones(64, candle_core::DType::F32, &dev).unwrap(),
+            GgmlDType::F32,
+        )
+        .unwrap();
         let weight_data = Tensor::arange(0f32, (q8_rows * 32) as f32, &dev)
             .unwrap()
             .reshape((q8_rows, 32))
@@ -159,7 +169,12 @@ pub(crate) mod test_files {
         let weight = QTensor::quantize(&weight_data, GgmlDType::Q8_0).unwrap();
         let meta: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
         let mut file = File::create(path).unwrap();
-        gguf_file::write(&mut file, &meta, &[("norm.weight", &norm), ("blk.0.weight", &weight)]).unwrap();
+        gguf_file::write(
+            &mut file,
+            &meta,
+            &[("norm.weight", &norm), ("blk.0.weight", &weight)],
+        )
+        .unwrap();
     }
 
     pub fn llama_meta(name: &str) -> Vec<(&'static str, Value)> {
@@ -218,7 +233,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty.gguf");
         std::fs::write(&path, b"").unwrap();
-        assert!(matches!(read_summary(&path), Err(GgufError::NotGguf { .. })));
+        assert!(matches!(
+            read_summary(&path),
+            Err(GgufError::NotGguf { .. })
+        ));
     }
 
     #[test]
@@ -251,6 +269,10 @@ mod tests {
         assert_eq!(s.tensor_count, 272);
         assert_eq!(s.main_weight_type.as_deref(), Some("Q4_1"));
         // 135M parameters (the tied output shares the embedding tensor).
-        assert!((130_000_000..140_000_000).contains(&s.parameter_count), "{}", s.parameter_count);
+        assert!(
+            (130_000_000..140_000_000).contains(&s.parameter_count),
+            "{}",
+            s.parameter_count
+        );
     }
 }

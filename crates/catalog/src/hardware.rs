@@ -44,7 +44,8 @@ pub fn probe() -> Result<Hardware, HardwareError> {
     let refresh = RefreshKind::nothing()
         .with_cpu(CpuRefreshKind::nothing().with_frequency())
         .with_memory(MemoryRefreshKind::nothing().with_ram());
-    let sys = System::new_with_specifics(refresh).map_err(|e| HardwareError::System(e.to_string()))?;
+    let sys =
+        System::new_with_specifics(refresh).map_err(|e| HardwareError::System(e.to_string()))?;
 
     let cpus = sys.cpus();
     let cpu_model = cpus
@@ -54,7 +55,9 @@ pub fn probe() -> Result<Hardware, HardwareError> {
         .unwrap_or("Unknown processor")
         .to_owned();
     let logical_cores = if cpus.is_empty() {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     } else {
         cpus.len()
     };
@@ -127,7 +130,11 @@ mod tests {
         let hw = probe().unwrap();
         let expected = std::thread::available_parallelism().unwrap().get();
         // sysinfo counts online CPUs, available_parallelism honours affinity/cgroups.
-        assert!(hw.logical_cores >= expected, "{} < {expected}", hw.logical_cores);
+        assert!(
+            hw.logical_cores >= expected,
+            "{} < {expected}",
+            hw.logical_cores
+        );
         assert!(hw.total_memory_bytes > 256 * 1024 * 1024);
         assert!(hw.available_memory_bytes <= hw.total_memory_bytes);
         assert!(!hw.cpu_model.is_empty());

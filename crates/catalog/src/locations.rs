@@ -76,13 +76,20 @@ pub fn locations_for(home: Option<&Path>, env: impl Fn(&str) -> Option<OsString>
 
     push(
         Source::Residency,
-        var("RESIDENCY_FIXTURES").or_else(|| cache_dir(home, &var).map(|c| c.join("residency/fixtures"))),
+        var("RESIDENCY_FIXTURES")
+            .or_else(|| cache_dir(home, &var).map(|c| c.join("residency/fixtures"))),
     );
 
-    push(Source::Ollama, var("OLLAMA_MODELS").or_else(|| under_home(".ollama/models")));
+    push(
+        Source::Ollama,
+        var("OLLAMA_MODELS").or_else(|| under_home(".ollama/models")),
+    );
     if cfg!(target_os = "linux") {
         // Ollama's Linux installer runs it as the `ollama` user with this home.
-        push(Source::Ollama, Some(PathBuf::from("/usr/share/ollama/.ollama/models")));
+        push(
+            Source::Ollama,
+            Some(PathBuf::from("/usr/share/ollama/.ollama/models")),
+        );
     }
 
     push(Source::LmStudio, under_home(".lmstudio/models"));
@@ -105,25 +112,42 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
-        let map: HashMap<String, OsString> =
-            pairs.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        let map: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
         move |name| map.get(name).cloned()
     }
 
     fn paths_of(locs: &[Location], source: Source) -> Vec<PathBuf> {
-        locs.iter().filter(|l| l.source == source).map(|l| l.path.clone()).collect()
+        locs.iter()
+            .filter(|l| l.source == source)
+            .map(|l| l.path.clone())
+            .collect()
     }
 
     #[test]
     fn defaults_under_home() {
         let locs = locations_for(Some(Path::new("/home/ann")), env_of(&[]));
-        assert_eq!(paths_of(&locs, Source::Residency), [PathBuf::from("/home/ann/.cache/residency/fixtures")]);
-        assert_eq!(paths_of(&locs, Source::Ollama)[0], PathBuf::from("/home/ann/.ollama/models"));
+        assert_eq!(
+            paths_of(&locs, Source::Residency),
+            [PathBuf::from("/home/ann/.cache/residency/fixtures")]
+        );
+        assert_eq!(
+            paths_of(&locs, Source::Ollama)[0],
+            PathBuf::from("/home/ann/.ollama/models")
+        );
         assert_eq!(
             paths_of(&locs, Source::LmStudio),
-            [PathBuf::from("/home/ann/.lmstudio/models"), PathBuf::from("/home/ann/.cache/lm-studio/models")]
+            [
+                PathBuf::from("/home/ann/.lmstudio/models"),
+                PathBuf::from("/home/ann/.cache/lm-studio/models")
+            ]
         );
-        assert_eq!(paths_of(&locs, Source::HuggingFace), [PathBuf::from("/home/ann/.cache/huggingface/hub")]);
+        assert_eq!(
+            paths_of(&locs, Source::HuggingFace),
+            [PathBuf::from("/home/ann/.cache/huggingface/hub")]
+        );
     }
 
     #[test]
@@ -134,26 +158,51 @@ mod tests {
             ("HF_HOME", "/data/hf"),
         ]);
         let locs = locations_for(Some(Path::new("/home/ann")), env);
-        assert_eq!(paths_of(&locs, Source::Residency), [PathBuf::from("/data/fx")]);
-        assert_eq!(paths_of(&locs, Source::Ollama)[0], PathBuf::from("/data/ollama"));
-        assert_eq!(paths_of(&locs, Source::HuggingFace), [PathBuf::from("/data/hf/hub")]);
+        assert_eq!(
+            paths_of(&locs, Source::Residency),
+            [PathBuf::from("/data/fx")]
+        );
+        assert_eq!(
+            paths_of(&locs, Source::Ollama)[0],
+            PathBuf::from("/data/ollama")
+        );
+        assert_eq!(
+            paths_of(&locs, Source::HuggingFace),
+            [PathBuf::from("/data/hf/hub")]
+        );
 
-        let env = env_of(&[("HF_HUB_CACHE", "/x/hub"), ("HF_HOME", "/data/hf"), ("XDG_CACHE_HOME", "/c")]);
+        let env = env_of(&[
+            ("HF_HUB_CACHE", "/x/hub"),
+            ("HF_HOME", "/data/hf"),
+            ("XDG_CACHE_HOME", "/c"),
+        ]);
         let locs = locations_for(Some(Path::new("/home/ann")), env);
-        assert_eq!(paths_of(&locs, Source::HuggingFace), [PathBuf::from("/x/hub")]);
-        assert_eq!(paths_of(&locs, Source::Residency), [PathBuf::from("/c/residency/fixtures")]);
+        assert_eq!(
+            paths_of(&locs, Source::HuggingFace),
+            [PathBuf::from("/x/hub")]
+        );
+        assert_eq!(
+            paths_of(&locs, Source::Residency),
+            [PathBuf::from("/c/residency/fixtures")]
+        );
     }
 
     #[test]
     fn empty_variables_are_ignored() {
         let locs = locations_for(Some(Path::new("/h")), env_of(&[("OLLAMA_MODELS", "")]));
-        assert_eq!(paths_of(&locs, Source::Ollama)[0], PathBuf::from("/h/.ollama/models"));
+        assert_eq!(
+            paths_of(&locs, Source::Ollama)[0],
+            PathBuf::from("/h/.ollama/models")
+        );
     }
 
     #[test]
     fn no_home_still_honours_variables() {
         let locs = locations_for(None, env_of(&[("HF_HUB_CACHE", "/x/hub")]));
-        assert_eq!(paths_of(&locs, Source::HuggingFace), [PathBuf::from("/x/hub")]);
+        assert_eq!(
+            paths_of(&locs, Source::HuggingFace),
+            [PathBuf::from("/x/hub")]
+        );
         assert!(paths_of(&locs, Source::LmStudio).is_empty());
     }
 }

@@ -135,14 +135,18 @@ fn gguf_files(root: &Path, problems: &mut Vec<String>) -> Vec<(String, PathBuf)>
             };
             let path = entry.path();
             let file_name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(file_type) = entry.file_type() else { continue };
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
             if file_type.is_dir() {
                 if !file_name.starts_with('.') && depth + 1 < MAX_DEPTH {
                     stack.push((path, depth + 1));
                 }
                 continue;
             }
-            let Some(stem) = gguf_stem(&file_name) else { continue };
+            let Some(stem) = gguf_stem(&file_name) else {
+                continue;
+            };
             // A link counts when it leads to a file (a broken one is skipped:
             // the Hugging Face cache leaves them behind after a failed download).
             if file_type.is_symlink() && !path.is_file() {
@@ -189,19 +193,29 @@ fn ollama_files(root: &Path, problems: &mut Vec<String>) -> Vec<(String, PathBuf
         let text = match fs::read_to_string(&manifest_path) {
             Ok(text) => text,
             Err(e) => {
-                problems.push(format!("Could not read Ollama manifest {}: {e}", manifest_path.display()));
+                problems.push(format!(
+                    "Could not read Ollama manifest {}: {e}",
+                    manifest_path.display()
+                ));
                 continue;
             }
         };
         let manifest: OllamaManifest = match serde_json::from_str(&text) {
             Ok(m) => m,
             Err(e) => {
-                problems.push(format!("Ollama manifest {} is not valid JSON: {e}", manifest_path.display()));
+                problems.push(format!(
+                    "Ollama manifest {} is not valid JSON: {e}",
+                    manifest_path.display()
+                ));
                 continue;
             }
         };
         let name = ollama_name(&rel);
-        for layer in manifest.layers.iter().filter(|l| l.media_type == OLLAMA_MODEL_LAYER) {
+        for layer in manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == OLLAMA_MODEL_LAYER)
+        {
             let blob = blobs.join(layer.digest.replace(':', "-"));
             if blob.is_file() {
                 out.push((name.clone(), blob));
@@ -236,7 +250,11 @@ fn ollama_name(rel: &[String]) -> String {
 }
 
 /// The files exactly `depth` levels below `root`, with their path components.
-fn files_at_depth(root: &Path, depth: usize, problems: &mut Vec<String>) -> Vec<(Vec<String>, PathBuf)> {
+fn files_at_depth(
+    root: &Path,
+    depth: usize,
+    problems: &mut Vec<String>,
+) -> Vec<(Vec<String>, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), Vec::<String>::new())];
     while let Some((dir, rel)) = stack.pop() {
@@ -282,9 +300,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lm = dir.path().join("lmstudio");
         fs::create_dir_all(lm.join("bartowski/Tiny-GGUF")).unwrap();
-        write(&lm.join("bartowski/Tiny-GGUF/Tiny-Q8_0.gguf"), &llama_meta("Tiny"), 2);
+        write(
+            &lm.join("bartowski/Tiny-GGUF/Tiny-Q8_0.gguf"),
+            &llama_meta("Tiny"),
+            2,
+        );
         fs::write(lm.join("bartowski/Tiny-GGUF/README.md"), "not a model").unwrap();
-        fs::write(lm.join("bartowski/Tiny-GGUF/Tiny-Q4.gguf.part"), "partial download").unwrap();
+        fs::write(
+            lm.join("bartowski/Tiny-GGUF/Tiny-Q4.gguf.part"),
+            "partial download",
+        )
+        .unwrap();
 
         let catalog = scan(&[Location::new(Source::LmStudio, &lm)]);
         assert_eq!(names(&catalog), ["Tiny-Q8_0"]);
@@ -292,7 +318,10 @@ mod tests {
         assert_eq!(m.source, Source::LmStudio);
         assert_eq!(m.size_bytes, fs::metadata(&m.path).unwrap().len());
         assert!(m.size_bytes > 0);
-        assert_eq!(m.gguf.as_ref().unwrap().general_name.as_deref(), Some("Tiny"));
+        assert_eq!(
+            m.gguf.as_ref().unwrap().general_name.as_deref(),
+            Some("Tiny")
+        );
         assert_eq!(m.problem, None);
         assert_eq!(catalog.locations[0].model_count, 1);
         assert!(catalog.locations[0].exists);
@@ -305,7 +334,11 @@ mod tests {
         let catalog = scan(&[Location::new(Source::Residency, dir.path())]);
         assert_eq!(names(&catalog), ["Broken"]);
         assert!(catalog.models[0].gguf.is_none());
-        assert!(catalog.models[0].problem.as_deref().unwrap().contains("not a GGUF model file"));
+        assert!(catalog.models[0]
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("not a GGUF model file"));
     }
 
     #[test]
@@ -336,15 +369,30 @@ mod tests {
         write(&repo.join("blobs/abc123"), &llama_meta("Tiny"), 1);
         for rev in ["rev1", "rev2"] {
             fs::create_dir_all(repo.join("snapshots").join(rev)).unwrap();
-            symlink("../../blobs/abc123", repo.join("snapshots").join(rev).join("tiny.Q8_0.gguf")).unwrap();
+            symlink(
+                "../../blobs/abc123",
+                repo.join("snapshots").join(rev).join("tiny.Q8_0.gguf"),
+            )
+            .unwrap();
         }
         // A link left by a failed download leads nowhere.
         symlink("../../blobs/gone", repo.join("snapshots/rev2/gone.gguf")).unwrap();
 
         let catalog = scan(&[Location::new(Source::HuggingFace, dir.path())]);
         assert_eq!(names(&catalog), ["tiny.Q8_0"]);
-        assert!(catalog.models[0].path.to_string_lossy().contains("snapshots/rev1"));
-        assert_eq!(catalog.models[0].gguf.as_ref().unwrap().architecture.as_deref(), Some("llama"));
+        assert!(catalog.models[0]
+            .path
+            .to_string_lossy()
+            .contains("snapshots/rev1"));
+        assert_eq!(
+            catalog.models[0]
+                .gguf
+                .as_ref()
+                .unwrap()
+                .architecture
+                .as_deref(),
+            Some("llama")
+        );
     }
 
     fn ollama_manifest(root: &Path, rel: &str, digest: &str) {
@@ -367,30 +415,61 @@ mod tests {
         let root = dir.path();
         fs::create_dir_all(root.join("blobs")).unwrap();
         write(&root.join("blobs/sha256-aaa"), &llama_meta("Llama"), 1);
-        write(&root.join("blobs/sha256-bbb"), &[("general.architecture", Value::String("qwen2".into()))], 1);
+        write(
+            &root.join("blobs/sha256-bbb"),
+            &[("general.architecture", Value::String("qwen2".into()))],
+            1,
+        );
         fs::write(root.join("blobs/sha256-tmpl"), "{{ .Prompt }}").unwrap();
         ollama_manifest(root, "registry.ollama.ai/library/llama3.2/1b", "sha256:aaa");
-        ollama_manifest(root, "registry.ollama.ai/library/llama3.2/latest", "sha256:aaa");
+        ollama_manifest(
+            root,
+            "registry.ollama.ai/library/llama3.2/latest",
+            "sha256:aaa",
+        );
         ollama_manifest(root, "registry.ollama.ai/someone/coder/q4", "sha256:bbb");
         ollama_manifest(root, "hf.co/org/repo/Q8_0", "sha256:missing");
-        fs::write(root.join("manifests/registry.ollama.ai/library/llama3.2/broken"), "{not json").unwrap();
+        fs::write(
+            root.join("manifests/registry.ollama.ai/library/llama3.2/broken"),
+            "{not json",
+        )
+        .unwrap();
 
         let catalog = scan(&[Location::new(Source::Ollama, root)]);
         // Two tags of one blob give one entry, under the first name in order.
         assert_eq!(names(&catalog), ["llama3.2:1b", "someone/coder:q4"]);
-        assert_eq!(catalog.models[1].gguf.as_ref().unwrap().architecture.as_deref(), Some("qwen2"));
+        assert_eq!(
+            catalog.models[1]
+                .gguf
+                .as_ref()
+                .unwrap()
+                .architecture
+                .as_deref(),
+            Some("qwen2")
+        );
         let problems = &catalog.locations[0].problems;
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("hf.co/org/repo:Q8_0") && p.contains("ollama pull")));
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("hf.co/org/repo:Q8_0") && p.contains("ollama pull")));
         assert!(problems.iter().any(|p| p.contains("not valid JSON")));
     }
 
     #[test]
     fn ollama_names() {
         let rel = |s: &str| s.split('/').map(String::from).collect::<Vec<_>>();
-        assert_eq!(ollama_name(&rel("registry.ollama.ai/library/gemma3/270m")), "gemma3:270m");
-        assert_eq!(ollama_name(&rel("registry.ollama.ai/ann/m/latest")), "ann/m:latest");
-        assert_eq!(ollama_name(&rel("hf.co/org/repo/Q4_K_M")), "hf.co/org/repo:Q4_K_M");
+        assert_eq!(
+            ollama_name(&rel("registry.ollama.ai/library/gemma3/270m")),
+            "gemma3:270m"
+        );
+        assert_eq!(
+            ollama_name(&rel("registry.ollama.ai/ann/m/latest")),
+            "ann/m:latest"
+        );
+        assert_eq!(
+            ollama_name(&rel("hf.co/org/repo/Q4_K_M")),
+            "hf.co/org/repo:Q4_K_M"
+        );
     }
 
     #[test]
