@@ -16,6 +16,8 @@ pub mod build;
 pub mod collect;
 pub mod detect;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod minhash;
 pub mod options;
 pub mod persona;

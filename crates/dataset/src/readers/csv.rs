@@ -115,7 +115,8 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn read_from<R: Read>(r: R, delimiter: u8, ctx: &mut Ctx) -> Result<(), super::ReadError> {
+/// The CSV reader over any input (UTF-8 or a legacy charset, line by line).
+pub fn read_from<R: Read>(r: R, delimiter: u8, ctx: &mut Ctx) -> Result<(), super::ReadError> {
     let mut rdr = ::csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(r);
     let mut bad_utf8 = Vec::new();
     let fallback = encoding_rs::WINDOWS_1252;

@@ -80,9 +80,14 @@ impl MailIndex {
 
     /// Indexes a mailbox, streaming it line by line.
     pub fn add_mbox(&mut self, path: &Path, display: &str, opts: &Options) -> std::io::Result<()> {
+        let lines = Lines::open(path, MAX_HEADER)?;
+        self.add_mbox_lines(path, display, opts, lines)
+    }
+
+    /// Indexes a mailbox from any buffered input (`path` is where the second pass re-reads it).
+    pub fn add_mbox_lines<R: std::io::BufRead>(&mut self, path: &Path, display: &str, opts: &Options, mut lines: Lines<R>) -> std::io::Result<()> {
         let file = self.files.len();
         self.files.push((path.to_path_buf(), display.to_string()));
-        let mut lines = Lines::open(path, MAX_HEADER)?;
         let mut cur: Option<(u64, u64, Vec<u8>, bool)> = None; // offset, line, headers, headers done
         let mut prev_blank = true;
         let mut before_first = 0u64;

@@ -12,7 +12,12 @@ use crate::record::{Kind, Message, Record, Role};
 
 /// Streams a JSON Lines file: a bad line is reported with its number and the rest is kept.
 pub fn read_jsonl(path: &Path, ctx: &mut Ctx) -> Result<(), super::ReadError> {
-    let mut lines = Lines::open(path, ctx.opts.max_item)?;
+    let lines = Lines::open(path, ctx.opts.max_item)?;
+    read_jsonl_lines(lines, ctx)
+}
+
+/// The JSON Lines reader over any buffered input.
+pub fn read_jsonl_lines<R: std::io::BufRead>(mut lines: Lines<R>, ctx: &mut Ctx) -> Result<(), super::ReadError> {
     let mut bad_utf8 = Vec::new();
     let mut blank = 0usize;
     while let Some(line) = lines.next_line()? {
