@@ -19,5 +19,16 @@ convert "$master" -resize 512x512 PNG32:icon.png
 convert "$master" -resize 32x32 PNG32:32x32.png
 convert "$master" -resize 128x128 PNG32:128x128.png
 convert "$master" -resize 256x256 PNG32:128x128@2x.png
-convert "$master" -define icon:auto-resize=256,128,64,48,32,16 icon.ico
+# icon.icns (macOS) and icon.ico (Windows): Tauri's own icon command writes
+# both; without it (ui/ not installed) ImageMagick can still make the .ico.
+tauri=../ui/node_modules/.bin/tauri
+if [[ -x $tauri ]]; then
+  out=$(mktemp -d)
+  (cd ../src-tauri && "../ui/node_modules/.bin/tauri" icon "$master" -o "$out" >/dev/null 2>&1)
+  cp "$out/icon.icns" "$out/icon.ico" .
+  rm -rf "$out"
+else
+  echo "ui/node_modules missing: icon.icns not rebuilt (run: cd ui && npm ci)" >&2
+  convert "$master" -define icon:auto-resize=256,128,64,48,32,16 icon.ico
+fi
 echo "icons written to $(pwd)"

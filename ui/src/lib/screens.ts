@@ -16,6 +16,3 @@ export const SCREENS: readonly ScreenInfo[] = [
   { id: "chat", title: "Chat", summary: "Talk to the result before you rely on it" },
 ];
 
-export function screenById(id: string): ScreenInfo | undefined {
-  return SCREENS.find((s) => s.id === id);
-}
