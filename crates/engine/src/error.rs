@@ -47,7 +47,7 @@ pub enum EngineError {
     #[error("the prompt is {got} tokens, more than this model's context of {max} tokens: shorten it")]
     ContextFull { got: usize, max: usize },
 
-    #[error("internal computation error: {0}")]
+    #[error("internal computation error: {}", first_line(.0))]
     Compute(#[from] candle_core::Error),
 
     #[error("{0}")]
@@ -65,4 +65,10 @@ impl EngineError {
             EngineError::Io { path, source }
         }
     }
+}
+
+/// The first line of an error's message: candle appends a backtrace to its
+/// errors when RUST_BACKTRACE is set, which is no use to a person.
+pub(crate) fn first_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or("").trim().to_string()
 }

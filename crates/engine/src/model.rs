@@ -60,7 +60,7 @@ impl Model {
         let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
         let file_bytes = f.metadata().map_err(|e| EngineError::io(path, e))?.len();
         let content = gguf_file::Content::read(&mut f)
-            .map_err(|e| EngineError::Corrupt { path: path.to_path_buf(), why: format!("cannot read the GGUF header ({e})") })?;
+            .map_err(|e| EngineError::Corrupt { path: path.to_path_buf(), why: format!("cannot read the GGUF header ({})", crate::error::first_line(&e)) })?;
         let cfg = Config::from_gguf(path, &content)?;
         let vocab = vocab::Vocab::from_gguf(&content).map_err(|source| EngineError::Tokenizer { path: path.to_path_buf(), source })?;
         let template = vocab::ChatTemplate::from_gguf(&content).map_err(|source| EngineError::Tokenizer { path: path.to_path_buf(), source })?;

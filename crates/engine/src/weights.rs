@@ -192,7 +192,7 @@ impl Weights {
         if !content.tensor_infos.contains_key(&name) {
             return Err(EngineError::MissingTensor { path, name: format!("{name} ({hf_name})") });
         }
-        content.tensor(reader, &name, &Device::Cpu).map_err(|e| EngineError::Corrupt { path, why: format!("tensor `{name}`: {e}") })
+        content.tensor(reader, &name, &Device::Cpu).map_err(|e| EngineError::Corrupt { path, why: format!("tensor `{name}`: {}", crate::error::first_line(&e)) })
     }
 
     /// A tensor from a safetensors folder, as f32.

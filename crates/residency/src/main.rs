@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_bench;
 mod cmd_chat;
+mod cmd_data;
 mod cmd_demo;
 mod cmd_generate;
 mod cmd_info;
@@ -26,6 +27,8 @@ enum Command {
     Generate(cmd_generate::Args),
     /// Chat with a model using its own chat template (interactive, or one --message).
     Chat(cmd_chat::Args),
+    /// Inspect example folders, build a training set, watch a folder.
+    Data(cmd_data::DataCommand),
     /// Show what a model file is: architecture, size, quantization, template.
     Info(cmd_info::Args),
     /// The headless tour on the default model.
@@ -47,6 +50,7 @@ fn main() {
         Command::Info(a) => cmd_info::run(a),
         Command::Bench(c) => cmd_bench::run(c),
         Command::Demo(a) => cmd_demo::run(a),
+        Command::Data(c) => cmd_data::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
