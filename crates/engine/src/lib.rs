@@ -9,9 +9,11 @@
 //! - `llama.rs`, `gemma3.rs`: the two model families, top to bottom.
 //! - `model.rs`: `Model::load` ties network, tokenizer and chat template together.
 //! - `sampling.rs`, `generate.rs`: choosing tokens and the generation loop.
+//! - `export.rs`: writing a model as a Hugging Face folder (f32 safetensors).
 
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod gemma3;
 pub mod generate;
 pub mod layers;
