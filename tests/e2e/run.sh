@@ -95,7 +95,7 @@ npm_ci_if_needed() { # dir
     (cd "$1" && npm ci --no-audit --no-fund) || fail "npm ci failed in $1"
   fi
 }
-APP="$ROOT/target/debug/residency-app"
+APP="${CARGO_TARGET_DIR:-$ROOT/target}/debug/residency-app"
 if [[ ${E2E_SKIP_BUILD:-0} != 1 ]]; then
   t0=$SECONDS
   npm_ci_if_needed "$ROOT/ui"
