@@ -9,6 +9,15 @@ use std::time::Instant;
 
 use dataset::{inspect, CharEstimate, Options};
 
+/// CPU seconds this process has used (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -17,17 +26,30 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-const WORDS: &[&str] = &["roast", "bean", "grind", "fresh", "drum", "Tuesday", "order", "bag", "espresso", "filter", "cafe", "friend", "ship", "decaf", "milk", "sugar", "price", "blend", "Guji", "Rosie"];
+const SUBJECTS: &[&str] = &["the Foundry Blend", "your order", "the decaf", "our espresso roast", "the gift box", "the Guji", "your subscription", "the cafe", "the new bag", "the grinder"];
+const VERBS: &[&str] = &["ships on", "is roasted on", "goes out on", "is ready on", "comes back on", "is packed on"];
+const DAYS: &[&str] = &["Tuesday", "Friday", "Monday morning", "the next roast day", "Saturday", "Thursday afternoon"];
+const TAILS: &[&str] = &["and you will get a tracking link", "so it is fresh from the drum", "and we will email you when it leaves", "if you order before noon", "with a note about the grind", "and the cafe keeps a bag for you"];
 
+/// Plausible customer-service English, varied enough that records are not near duplicates.
 fn sentence(seed: &mut u64, n: usize) -> String {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
+    let mut pick = |xs: &[&'static str]| {
         *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        out.push(WORDS[(*seed >> 33) as usize % WORDS.len()]);
+        xs[(*seed >> 33) as usize % xs.len()]
+    };
+    let mut out = String::new();
+    let mut words = 0;
+    while words < n {
+        let s = format!("{} {} {} {} {}. ", capital(pick(SUBJECTS)), pick(VERBS), pick(DAYS), pick(TAILS), pick(&["for you", "this week", "as usual", "again", "today"]));
+        words += s.split_whitespace().count();
+        out.push_str(&s);
     }
-    let mut s = out.join(" ");
-    s.push('.');
-    s
+    out.trim_end().to_string()
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
 fn generate(dir: &Path, n: usize) {
@@ -108,14 +130,21 @@ fn main() {
         other => panic!("unknown mode {other}: use `files N` or `mbox MIB`"),
     }
     let rss0 = peak_rss_mib();
+    let cpu0 = cpu_seconds();
     let t = Instant::now();
     let report = inspect(&[dir.path().to_path_buf()], &Options::default(), &CharEstimate);
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "inspected {} files, {} records, {} findings in {secs:.2} s; peak RSS {:.0} MiB (before inspecting: {rss0:.0} MiB)",
+        "inspected {} files, {} records, {} findings in {secs:.2} s wall, {:.2} s CPU; peak RSS {:.0} MiB (before inspecting: {rss0:.0} MiB)",
         report.files.len(),
         report.stats.records,
         report.findings.len(),
+        cpu_seconds() - cpu0,
         peak_rss_mib()
     );
+    let mut codes: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for f in &report.findings {
+        *codes.entry(f.code.as_str()).or_default() += 1;
+    }
+    println!("findings by code: {codes:?}");
 }
