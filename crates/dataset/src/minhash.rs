@@ -32,12 +32,21 @@ pub fn words(text: &str) -> Vec<String> {
 
 /// A stable 64-bit hash of the normalised text (for exact duplicates).
 pub fn exact_key(text: &str) -> u64 {
-    fnv1a(words(text).join(" ").as_bytes())
+    exact_key_of(&words(text))
+}
+
+/// [`exact_key`] of already split words.
+pub fn exact_key_of(w: &[String]) -> u64 {
+    fnv1a(w.join(" ").as_bytes())
 }
 
 /// The MinHash signature of a text's word 3-shingles (or its words, for very short texts).
 pub fn signature(text: &str) -> Option<Signature> {
-    let w = words(text);
+    signature_of(&words(text))
+}
+
+/// [`signature`] of already split words.
+pub fn signature_of(w: &[String]) -> Option<Signature> {
     if w.is_empty() {
         return None;
     }
@@ -83,7 +92,6 @@ impl Index {
     pub fn add(&mut self, id: usize, sig: Signature, threshold: f64) -> Option<(usize, f64)> {
         let mut best: Option<(usize, f64)> = None;
         let slot = self.sigs.len() as u32;
-        let mut seen: Vec<u32> = Vec::new();
         for band in 0..BANDS {
             let mut bytes = [0u8; ROWS * 4 + 1];
             bytes[0] = band as u8;
@@ -93,16 +101,15 @@ impl Index {
             let key = fnv1a(&bytes);
             let prev = self.heads.insert(key, slot).unwrap_or(u32::MAX);
             self.next.push(prev);
-            // Walk the chain, bounded: crowded buckets (boilerplate) cost no more than 64 checks.
+            // Walk the chain, newest first and bounded: a crowded bucket (boilerplate shared by
+            // many records) costs at most 8 comparisons a band. A candidate met in several bands is
+            // simply compared again; that is cheaper than remembering which were seen.
             let mut other = prev;
             let mut steps = 0;
-            while other != u32::MAX && steps < 64 {
-                if !seen.contains(&other) {
-                    seen.push(other);
-                    let s = similarity(&sig, &self.sigs[other as usize]);
-                    if s >= threshold && best.is_none_or(|(_, b)| s > b) {
-                        best = Some((self.ids[other as usize] as usize, s));
-                    }
+            while other != u32::MAX && steps < 8 {
+                let s = similarity(&sig, &self.sigs[other as usize]);
+                if s >= threshold && best.is_none_or(|(_, b)| s > b) {
+                    best = Some((self.ids[other as usize] as usize, s));
                 }
                 other = self.next[other as usize * BANDS + band];
                 steps += 1;

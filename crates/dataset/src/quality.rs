@@ -147,7 +147,8 @@ impl<'a> Analyzer<'a> {
         // Duplicates, on what the record says (a shared system prompt or schema is context and
         // would make every record look alike).
         let text: String = r.messages.iter().filter(|m| m.role != Role::System).map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n\n");
-        let key = minhash::exact_key(&text);
+        let words = minhash::words(&text);
+        let key = minhash::exact_key_of(&words);
         if let Some(&first) = self.exact.get(&key) {
             v.duplicate_of = Some(first);
             self.stats.exact_duplicates += 1;
@@ -155,8 +156,8 @@ impl<'a> Analyzer<'a> {
             self.push(idx, r, Finding::warning("exact-duplicate", m).fix("build with --drop-duplicates to keep only the first copy"));
         } else {
             self.exact.insert(key, idx);
-            if minhash::words(&text).len() >= 8 {
-                if let Some(sig) = minhash::signature(&text) {
+            if words.len() >= 8 {
+                if let Some(sig) = minhash::signature_of(&words) {
                     if let Some((other, sim)) = self.near.add(idx, sig, self.opts.near_duplicate_threshold) {
                         v.near_duplicate_of = Some(other);
                         self.stats.near_duplicates += 1;
