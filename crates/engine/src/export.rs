@@ -14,10 +14,11 @@ use crate::model::{Model, Network};
 use crate::weights::{Embedding, Linear};
 
 fn dense(l: &Linear) -> Result<Tensor> {
-    Ok(match &l.weight {
+    let w = match &l.weight {
         QMatMul::QTensor(q) => q.dequantize(&Device::Cpu)?,
         QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.to_device(&Device::Cpu)?.to_dtype(candle_core::DType::F32)?,
-    })
+    };
+    Ok(w.narrow(1, 0, l.in_dim)?.contiguous()?)
 }
 
 fn embedding(e: &Embedding) -> Result<Tensor> {

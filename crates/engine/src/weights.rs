@@ -19,17 +19,28 @@ use crate::config::Arch;
 use crate::error::{EngineError, Result};
 
 /// A linear layer `y = x W^T + b`, with W quantized or in f32.
+///
+/// `pad` zero columns may follow W's `in_dim` real ones (and zeros are appended to
+/// `x` to match): candle's repacked x86 kernel, chosen when the inner size is a
+/// multiple of 256, quantizes activations with one scale per 256 values, which
+/// measurably loses precision on models with outlier activations (SmolLM2); with
+/// a padded size, Q8_0 weights meet per-32 activation scales, as in llama.cpp.
 #[derive(Debug, Clone)]
 pub struct Linear {
     pub weight: QMatMul,
     pub bias: Option<Tensor>,
     pub in_dim: usize,
     pub out_dim: usize,
+    pub pad: usize,
 }
 
 impl Linear {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = self.weight.forward(x)?;
+        let y = if self.pad > 0 {
+            self.weight.forward(&x.pad_with_zeros(candle_core::D::Minus1, 0, self.pad)?)?
+        } else {
+            self.weight.forward(x)?
+        };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -58,15 +69,11 @@ impl Embedding {
     }
 }
 
-/// Quantized types used as stored: those with fast CPU kernels here, and Q4_1/Q5_1,
-/// whose `d*q + m` blocks no fast type holds exactly. Requantizing them to Q8_0
-/// measured 1.5-3x llama.cpp's own quantization error against exact f32
-/// (tests/llamacpp_conformance.rs); used as stored, ours equals llama.cpp's.
+/// Quantized types used as stored: those with fast CPU kernels here. Others are
+/// rewritten as Q8_0 (exactly for Q4_0/Q5_0; Q4_1/Q5_1 by requantizing, whose
+/// scalar kernels are 20x slower: 2.9 vs 56 generated tok/s on SmolLM2).
 fn keep_as_stored(dt: GgmlDType) -> bool {
-    matches!(
-        dt,
-        GgmlDType::Q8_0 | GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q4_1 | GgmlDType::Q5_1
-    )
+    matches!(dt, GgmlDType::Q8_0 | GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
 }
 
 fn is_float(dt: GgmlDType) -> bool {
@@ -252,14 +259,16 @@ impl Weights {
                 }
                 self.to_matmul(q)?
             }
-            Store::Safetensors { .. } => QMatMul::Tensor(self.st_tensor(&wname)?.to_device(&self.device)?),
+            Store::Safetensors { .. } => (QMatMul::Tensor(self.st_tensor(&wname)?.to_device(&self.device)?), 0),
         };
-        let (out_dim, in_dim) = match &weight {
+        let (weight, pad) = weight;
+        let (out_dim, padded_in) = match &weight {
             QMatMul::QTensor(q) => q.shape().dims2()?,
             QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?,
         };
+        let in_dim = padded_in - pad;
         let bias = if bias { Some(self.vector(&format!("{prefix}.bias"))?) } else { None };
-        Ok(Linear { weight, bias, in_dim, out_dim })
+        Ok(Linear { weight, bias, in_dim, out_dim, pad })
     }
 
     /// The output projection when it is tied to the embedding table.
@@ -269,13 +278,15 @@ impl Weights {
                 let q = self.gguf_qtensor(embed_name)?;
                 self.to_matmul(q)?
             }
-            Store::Safetensors { .. } => QMatMul::Tensor(self.st_tensor(embed_name)?.to_device(&self.device)?),
+            Store::Safetensors { .. } => (QMatMul::Tensor(self.st_tensor(embed_name)?.to_device(&self.device)?), 0),
         };
-        let (out_dim, in_dim) = match &weight {
+        let (weight, pad) = weight;
+        let (out_dim, padded_in) = match &weight {
             QMatMul::QTensor(q) => q.shape().dims2()?,
             QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?,
         };
-        Ok(Linear { weight, bias: None, in_dim, out_dim })
+        let in_dim = padded_in - pad;
+        Ok(Linear { weight, bias: None, in_dim, out_dim, pad })
     }
 
     pub fn embedding(&mut self, hf_name: &str) -> Result<Embedding> {
@@ -294,11 +305,12 @@ impl Weights {
 
     /// Chooses how a GGUF weight is multiplied: see `keep_as_stored`; Q4_0/Q5_0
     /// rewritten exactly as Q8_0 (fast kernels, same numbers); anything else
-    /// requantized to Q8_0; float weights as f32.
-    fn to_matmul(&self, q: QTensor) -> Result<QMatMul> {
+    /// requantized to Q8_0; float weights as f32. Q8_0 weights whose inner size is
+    /// a multiple of 256 get 32 zero columns (see `Linear`).
+    fn to_matmul(&self, q: QTensor) -> Result<(QMatMul, usize)> {
         let dt = q.dtype();
         if is_float(dt) || self.mode == WeightMode::F32 {
-            return Ok(QMatMul::Tensor(q.dequantize(&self.device)?));
+            return Ok((QMatMul::Tensor(q.dequantize(&self.device)?), 0));
         }
         let q = if keep_as_stored(dt) || self.mode == WeightMode::AsStored {
             q
@@ -307,9 +319,28 @@ impl Weights {
         } else {
             QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?
         };
+        let (q, pad) = if self.device.is_cpu() && q.dtype() == GgmlDType::Q8_0 && q.shape().dims2()?.1 % 256 == 0 {
+            (pad_q8_0(&q)?, 32)
+        } else {
+            (q, 0)
+        };
         let q = if self.device.is_cpu() { q } else { QTensor::quantize_onto(&q.dequantize(&Device::Cpu)?, q.dtype(), &self.device)? };
-        Ok(QMatMul::from_arc(Arc::new(q))?)
+        Ok((QMatMul::from_arc(Arc::new(q))?, pad))
     }
+}
+
+/// Appends one all-zero Q8_0 block (32 zero columns) to every row (see `Linear`).
+fn pad_q8_0(q: &QTensor) -> Result<QTensor> {
+    let (rows, cols) = q.shape().dims2()?;
+    let row_bytes = cols / 32 * 34;
+    let data = q.data()?;
+    let mut out = Vec::with_capacity(rows * (row_bytes + 34));
+    for row in data.chunks_exact(row_bytes) {
+        out.extend_from_slice(row);
+        out.extend_from_slice(&[0u8; 34]);
+    }
+    let storage = QStorage::from_data(std::borrow::Cow::Owned(out), &Device::Cpu, GgmlDType::Q8_0)?;
+    Ok(QTensor::new(storage, (rows, cols + 32))?)
 }
 
 /// Rewrites Q4_0/Q5_0 without loss: their blocks of 32 are `d * (q - 8|16)` with an
