@@ -20,6 +20,9 @@ pub struct Args {
     /// The demo persona folder.
     #[arg(long, default_value = "demo/coffee-roaster")]
     persona_dir: PathBuf,
+    /// Held-out customer questions, one per line (never in the training folder).
+    #[arg(long, default_value = "demo/coffee-roaster-eval/heldout-prompts.txt")]
+    questions_file: PathBuf,
     /// How many held-out questions to ask.
     #[arg(long, default_value_t = 3)]
     questions: usize,
@@ -60,7 +63,7 @@ pub fn run(a: Args) -> Result<()> {
     let card: toml::Value = toml::from_str(&std::fs::read_to_string(&card_path).with_context(|| format!("reading {}", card_path.display()))?)
         .with_context(|| format!("{} is not a valid persona card", card_path.display()))?;
     let system = persona_prompt(&card);
-    let questions_path = a.persona_dir.join("heldout-prompts.txt");
+    let questions_path = a.questions_file.clone();
     let questions = std::fs::read_to_string(&questions_path).with_context(|| format!("reading {}", questions_path.display()))?;
 
     eprintln!("\nPersona (as a system prompt):\n{system}\n");
