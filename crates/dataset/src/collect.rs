@@ -157,7 +157,6 @@ pub fn run(
             *per_file.entry(display.clone()).or_default() += counts[i];
         }
     }
-    drop(handle);
     for (e, f) in typed {
         let skipped = match &f {
             Format::Skipped { reason } => Some(reason.clone()),

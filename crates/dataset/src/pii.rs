@@ -107,7 +107,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0 && digits.iter().any(|&d| d != 0)
+    sum.is_multiple_of(10) && digits.iter().any(|&d| d != 0)
 }
 
 /// The ISO 13616 mod-97 check of an IBAN.

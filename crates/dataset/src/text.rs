@@ -107,9 +107,7 @@ pub fn repair_mojibake(s: &str) -> Option<String> {
         let mut out = Vec::with_capacity(s.len());
         for c in s.chars() {
             let cp = c as u32;
-            if cp < 0x80 {
-                out.push(cp as u8);
-            } else if (0x80..0x100).contains(&cp) {
+            if cp < 0x100 {
                 out.push(cp as u8);
             } else {
                 let mut buf = [0u8; 4];

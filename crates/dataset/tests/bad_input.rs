@@ -167,7 +167,7 @@ fn files_of_several_gigabytes_stream_in_bounded_memory() {
         f.write_all(GOOD.as_bytes()).unwrap();
     }
     let before = peak_rss_kib();
-    let (recs, rep) = collect(&[p.clone()], &Options::default(), &CharEstimate);
+    let (recs, rep) = collect(std::slice::from_ref(&p), &Options::default(), &CharEstimate);
     let after = peak_rss_kib();
     assert_eq!(recs.len(), 201);
     let long = rep.findings.iter().find(|f| f.code == "line-too-long").expect("the 3 GiB line is reported");

@@ -9,8 +9,12 @@ use super::Ctx;
 use crate::finding::Finding;
 use crate::record::{Kind, Message, Record, Role};
 
+/// One conversation: its line (when known) and its turns, or why it could not be read.
+pub type Conversation = (Option<u64>, Result<Vec<String>, String>);
+
 /// Parses chatterbot YAML text into conversations (each a list of turns) with their line numbers.
-pub fn parse_chatterbot(text: &str) -> Result<Vec<(Option<u64>, Result<Vec<String>, String>)>, (Option<u64>, String)> {
+/// The error carries the line (when known) and the reason.
+pub fn parse_chatterbot(text: &str) -> Result<Vec<Conversation>, (Option<u64>, String)> {
     let v: Value = serde_norway::from_str(text).map_err(|e| (e.location().map(|l| l.line() as u64), e.to_string()))?;
     let convs = match &v {
         Value::Mapping(m) => match m.get("conversations") {
