@@ -320,6 +320,20 @@ impl<'a> Analyzer<'a> {
                     Finding::warning("mixed-languages", format!("most replies are in {top} ({}), but {}", top_ids.len(), parts.join(", ")))
                         .fix("keep one language per model unless it should answer in several; drop or translate the others"),
                 );
+                // Each odd one out also gets its own finding at its line (the first 100 a language).
+                let mut each = Vec::new();
+                for (lang, ids) in &others {
+                    for &i in ids.iter().take(100) {
+                        let l = &self.locs[i];
+                        let mut f = Finding::warning("other-language", format!("this reply is in {lang}, most are in {top}"))
+                            .in_file(self.files[l.file as usize].clone())
+                            .at_line(l.line)
+                            .for_record(i);
+                        f.suggested_fix = Some("translate it or drop it, unless the model should answer in several languages".into());
+                        each.push(f);
+                    }
+                }
+                self.findings.extend(each);
             }
         }
         self.stats.languages = self.langs.iter().map(|(k, v)| (k.to_string(), v.len())).collect();
