@@ -35,6 +35,7 @@ pub fn walk(paths: &[PathBuf], max_files: usize, exclude: &[PathBuf]) -> Walk {
     let exclude: HashSet<PathBuf> = exclude.iter().filter_map(|p| std::fs::canonicalize(p).ok()).collect();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut hidden = 0usize;
+    let mut ignores: std::collections::HashMap<PathBuf, Vec<String>> = std::collections::HashMap::new();
     for root in paths {
         let meta = match std::fs::metadata(root) {
             Ok(m) => m,
@@ -99,6 +100,10 @@ pub fn walk(paths: &[PathBuf], max_files: usize, exclude: &[PathBuf]) -> Walk {
                         continue;
                     }
                     let shown = e.path().display().to_string();
+                    if let Some(rule) = ignore_rule(&mut ignores, root, e.path()) {
+                        w.skipped.push(Skipped { display: shown, reason: format!("listed in .residencyignore (`{rule}`)") });
+                        continue;
+                    }
                     if !ft.is_file() {
                         w.skipped.push(Skipped { display: shown, reason: "not a regular file (a device, pipe or socket)".into() });
                         continue;
@@ -114,6 +119,70 @@ pub fn walk(paths: &[PathBuf], max_files: usize, exclude: &[PathBuf]) -> Walk {
         w.findings.push(Finding::info("hidden-files", format!("{hidden} hidden file(s) or folder(s) (names starting with a dot, like .git) were not read")));
     }
     w
+}
+
+/// The `.residencyignore` pattern (in the file's folder or any folder above it, up to the walked
+/// root) that matches this file, if any. Patterns are file names or relative paths, `*` matching
+/// any run of characters and `#` starting a comment.
+fn ignore_rule(cache: &mut std::collections::HashMap<PathBuf, Vec<String>>, root: &Path, file: &Path) -> Option<String> {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        let rules = cache.entry(d.to_path_buf()).or_insert_with(|| {
+            std::fs::read_to_string(d.join(".residencyignore"))
+                .map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect())
+                .unwrap_or_default()
+        });
+        if let Ok(rel) = file.strip_prefix(d) {
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if let Some(r) = rules.iter().find(|r| glob(r.trim_start_matches('/'), &rel) || glob(r, &name)) {
+                return Some(r.clone());
+            }
+        }
+        if d == root {
+            break;
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// `*` matches any run of characters (including none); everything else matches itself.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    if !rest.starts_with(parts[0]) {
+        return false;
+    }
+    rest = &rest[parts[0].len()..];
+    for (i, p) in parts.iter().enumerate().skip(1) {
+        if i == parts.len() - 1 {
+            return rest.ends_with(p);
+        }
+        match rest.find(p) {
+            Some(at) => rest = &rest[at + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs() {
+        assert!(glob("holdout-*.jsonl", "holdout-pairs.jsonl"));
+        assert!(glob("*.py", "make_db.py"));
+        assert!(glob("notes/*", "notes/a.md"));
+        assert!(!glob("*.py", "a.pyc"));
+        assert!(glob("KNOWN-ISSUES.md", "KNOWN-ISSUES.md"));
+        assert!(!glob("a*b*c", "abx"));
+    }
 }
 
 fn add_file(w: &mut Walk, seen: &mut HashSet<PathBuf>, exclude: &HashSet<PathBuf>, path: &Path, display: String, size: u64) {

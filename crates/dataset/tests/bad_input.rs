@@ -228,3 +228,16 @@ fn missing_paths_are_reported() {
     assert!(recs.is_empty());
     assert!(codes(&rep).contains(&"not-found"));
 }
+
+#[test]
+fn residencyignore_lists_files_that_are_not_training_data() {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("chats.jsonl"), GOOD.as_bytes());
+    write(&d.path().join("holdout-pairs.jsonl"), GOOD.as_bytes());
+    write(&d.path().join("sub/eval/prompts.txt"), b"What is the best roast?");
+    write(&d.path().join(".residencyignore"), b"# evaluation data\nholdout-*.jsonl\nsub/eval/*\n");
+    let (recs, rep) = collect(&[d.path().to_path_buf()], &Options::default(), &CharEstimate);
+    assert_eq!(recs.len(), 1);
+    let skipped: Vec<_> = rep.files.iter().filter(|f| f.skipped.as_deref().is_some_and(|s| s.contains(".residencyignore"))).collect();
+    assert_eq!(skipped.len(), 2, "{:#?}", rep.files);
+}
