@@ -170,6 +170,18 @@ fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
+fn add_file(w: &mut Walk, seen: &mut HashSet<PathBuf>, exclude: &HashSet<PathBuf>, path: &Path, display: String, size: u64) {
+    let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if exclude.contains(&canon) {
+        return;
+    }
+    if !seen.insert(canon) {
+        w.findings.push(Finding::info("same-file-twice", format!("{display} is the same file as one already read (through a link or a repeated path); read once")).in_file(display));
+        return;
+    }
+    w.entries.push(Entry { path: path.to_path_buf(), display, size });
+}
+
 #[cfg(test)]
 mod tests {
     use super::glob;
@@ -183,16 +195,4 @@ mod tests {
         assert!(glob("KNOWN-ISSUES.md", "KNOWN-ISSUES.md"));
         assert!(!glob("a*b*c", "abx"));
     }
-}
-
-fn add_file(w: &mut Walk, seen: &mut HashSet<PathBuf>, exclude: &HashSet<PathBuf>, path: &Path, display: String, size: u64) {
-    let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    if exclude.contains(&canon) {
-        return;
-    }
-    if !seen.insert(canon) {
-        w.findings.push(Finding::info("same-file-twice", format!("{display} is the same file as one already read (through a link or a repeated path); read once")).in_file(display));
-        return;
-    }
-    w.entries.push(Entry { path: path.to_path_buf(), display, size });
 }
