@@ -1,0 +1,60 @@
+//! QLoRA building blocks in pure Rust on candle: a frozen 4-bit base weight and
+//! trainable low-rank adapters (Dettmers et al. 2023, "QLoRA").
+//!
+//! - [`nf4`]: NF4 quantization (16 NormalFloat levels, absmax blocks of 64,
+//!   double-quantized scales: 4.127 bits per weight).
+//! - [`qlinear`]: [`FrozenLinear`], `y = x W^T (+ b)` with W frozen and stored as
+//!   NF4, as a GGUF `QTensor`, or as f32, which gives correct gradients to `x`.
+//! - [`lora`]: [`LoraLinear`], `base(x) + scale * (x A^T) B^T` with trainable A, B.
+//!
+//! # Why a custom op
+//! candle 0.11's `QMatMul::forward` drops the gradient of its input silently, and
+//! `x.apply_op1(qtensor)` fails at backward. Adapters below a quantized layer
+//! would then train on wrong gradients. [`FrozenLinear`]'s forward is a
+//! `CustomOp1` on `x` whose `bwd` returns `grad_x = grad_y W` (W itself gets no
+//! gradient: it is frozen).
+//!
+//! # Memory: no dequantized weight is kept
+//! Both passes dequantize W a tile of rows at a time (256 rows by default) and
+//! use candle's f32 matmul on the tile; the tile is dropped before the next one.
+//! The graph holds only an `Arc` of the quantized weight, so between forward and
+//! backward the layer costs its quantized bytes plus the saved input `x` (which
+//! any linear layer keeps). Measured with `examples/qlinear_bench.rs`, see the
+//! numbers in that file's header.
+//!
+//! The op runs on the CPU only for now (a CUDA/Metal tensor gives candle's
+//! "no cuda implementation for qlora-frozen-linear" error); inputs are f32.
+
+pub mod lora;
+pub mod nf4;
+pub mod qlinear;
+
+pub use lora::{LoraConfig, LoraLinear};
+pub use nf4::Nf4Tensor;
+pub use qlinear::{FrozenLinear, FrozenWeight};
+
+use candle_core::Shape;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QloraError {
+    #[error("The weight is empty: there is nothing to quantize.")]
+    EmptyWeight,
+    #[error("The weight holds a value that is not a finite number ({value} at position {index}); the model file is damaged.")]
+    NonFinite { index: usize, value: f32 },
+    #[error("Expected a weight matrix (2 dimensions), got shape {0:?}.")]
+    NotAMatrix(Shape),
+    #[error("Rows {start}..{end} were asked of a matrix with {rows} rows.")]
+    RowsOutOfRange { start: usize, end: usize, rows: usize },
+    #[error("The layer expects inputs of width {expected}, got shape {got:?}.")]
+    InputWidth { expected: usize, got: Shape },
+    #[error("The quantized weight's rows ({cols} values) are not a whole number of {dtype} blocks of {block}.")]
+    RowNotBlockAligned { cols: usize, dtype: String, block: usize },
+    #[error("The bias has {got} values but the layer has {expected} outputs.")]
+    BiasSize { expected: usize, got: usize },
+    #[error("Invalid adapter settings: {0}")]
+    InvalidLora(String),
+    #[error("Computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T> = std::result::Result<T, QloraError>;
