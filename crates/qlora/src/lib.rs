@@ -19,8 +19,11 @@
 //! use candle's f32 matmul on the tile; the tile is dropped before the next one.
 //! The graph holds only an `Arc` of the quantized weight, so between forward and
 //! backward the layer costs its quantized bytes plus the saved input `x` (which
-//! any linear layer keeps). Measured with `examples/qlinear_bench.rs`, see the
-//! numbers in that file's header.
+//! any linear layer keeps). Measured with `examples/qlinear_bench.rs` (numbers in
+//! its header, busy 2-core machine) for W `[1536, 576]`, x `[1, 512, 576]`: the
+//! weight takes 456,412 bytes as NF4 vs 3,538,944 as f32, and forward + backward
+//! takes about the same time as candle's f32 matmul (77-89 ms vs 91 ms): at this
+//! size the matmul, not the NF4 decode, dominates.
 //!
 //! The op runs on the CPU only for now (a CUDA/Metal tensor gives candle's
 //! "no cuda implementation for qlora-frozen-linear" error); inputs are f32.
