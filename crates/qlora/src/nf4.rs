@@ -103,7 +103,7 @@ impl Nf4Tensor {
             for (j, &v) in block.iter().enumerate() {
                 let code = if m > 0.0 { nearest_level(v / m) } else { 7 };
                 let i = b * BLOCK + j;
-                codes[i / 2] |= if i % 2 == 0 { code << 4 } else { code };
+                codes[i / 2] |= if i & 1 == 0 { code << 4 } else { code };
             }
         }
         Ok(Self { shape, codes, absmax_q, absmax_scale, absmax_offset })
@@ -173,7 +173,7 @@ mod tests {
     /// Inverse of the standard normal CDF (Acklam's rational approximation,
     /// relative error below 1.2e-9): an independent reference for the table.
     fn norm_ppf(p: f64) -> f64 {
-        const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
+        const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
         const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
         const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
         const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
@@ -259,9 +259,11 @@ mod tests {
             sq_absmax += (absmax as f64).powi(2) * BLOCK as f64;
         }
         let rel_rms = (sq_err / sq_absmax).sqrt();
-        // A uniform 4-bit absmax grid has worst-case error absmax/15 and RMS about
-        // absmax/26; NF4 on normal data should be well under absmax/7 / 3.
-        assert!(rel_rms < 1.0 / 21.0, "RMS error relative to absmax: {rel_rms}");
+        println!("NF4 round trip: RMS error / RMS block absmax = {rel_rms:.5}");
+        // A symmetric int4 absmax grid (step absmax/7, worst case absmax/14) has a
+        // nominal RMS error of absmax/7/sqrt(12) = 0.041 absmax; NF4 on normal data
+        // does better (0.035 measured here).
+        assert!(rel_rms < 0.04, "RMS error relative to absmax: {rel_rms}");
         Ok(())
     }
 
