@@ -103,7 +103,9 @@ if [[ ${E2E_SKIP_BUILD:-0} != 1 ]]; then
     || { cat "$WORK/ui-build.log"; fail "UI build failed"; }
   log "UI built in $((SECONDS - t0)) s"
   t0=$SECONDS
-  (cd "$ROOT" && cargo build -p residency-app) || fail "app build failed"
+  # The whole workspace with all targets: the same feature set as `cargo test
+  # --workspace`, so after the test run no dependency is compiled twice.
+  (cd "$ROOT" && cargo build --workspace --all-targets) || fail "app build failed"
   log "app built in $((SECONDS - t0)) s"
 fi
 [[ -x $APP ]] || fail "$APP is missing (build it, or unset E2E_SKIP_BUILD)"
