@@ -63,11 +63,7 @@ impl Gemma3 {
             });
         }
         let embed = w.embedding("model.embed_tokens.weight")?;
-        let lm_head = if w.has("lm_head.weight") {
-            w.linear("lm_head", false)?
-        } else {
-            w.tied_output("model.embed_tokens.weight")?
-        };
+        let lm_head = w.output_head()?;
         Ok(Gemma3 { embed, layers, norm: w.norm("model.norm.weight")?, lm_head, device: device.clone(), cfg })
     }
 

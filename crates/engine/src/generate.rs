@@ -153,10 +153,10 @@ fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
 fn held_back(text: &str, stops: &[String]) -> usize {
     let mut hold = 0;
     for s in stops.iter().filter(|s| !s.is_empty()) {
-        for (i, _) in s.char_indices().skip(1).chain(std::iter::once((s.len(), ' '))) {
-            let prefix = &s[..i];
-            if i < s.len() && text.ends_with(prefix) {
-                hold = hold.max(prefix.len());
+        // Proper prefixes only: a whole stop string in `text` is found by `find_stop`.
+        for (i, _) in s.char_indices().skip(1) {
+            if text.ends_with(&s[..i]) {
+                hold = hold.max(i);
             }
         }
     }

@@ -60,11 +60,7 @@ impl Llama {
             });
         }
         let embed = w.embedding("model.embed_tokens.weight")?;
-        let lm_head = if w.has("lm_head.weight") {
-            w.linear("lm_head", false)?
-        } else {
-            w.tied_output("model.embed_tokens.weight")?
-        };
+        let lm_head = w.output_head()?;
         Ok(Llama { embed, layers, norm: w.norm("model.norm.weight")?, lm_head, device: device.clone(), cfg })
     }
 

@@ -82,7 +82,15 @@ fn is_float(dt: GgmlDType) -> bool {
 
 enum Store {
     Gguf { content: gguf_file::Content, reader: BufReader<File> },
-    Safetensors { files: Vec<memmap2::Mmap>, index: HashMap<String, usize> },
+    Safetensors { files: Vec<StFile>, index: HashMap<String, usize> },
+}
+
+/// One safetensors file: its mapping and its header, parsed (and validated) once.
+struct StFile {
+    path: PathBuf,
+    mmap: memmap2::Mmap,
+    data_start: usize,
+    header: safetensors::tensor::Metadata,
 }
 
 /// How weights are held in memory.
@@ -166,12 +174,14 @@ impl Weights {
             // SAFETY: the file is opened read-only; a concurrent writer would be the
             // user's own doing and could at worst produce wrong numbers.
             let mmap = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| EngineError::io(p, e))?;
-            let st = safetensors::SafeTensors::deserialize(&mmap)
-                .map_err(|e| EngineError::Corrupt { path: p.clone(), why: format!("bad safetensors file: {e}") })?;
-            for name in st.names() {
-                index.insert(name.to_string(), files.len());
+            let corrupt = |e: safetensors::SafeTensorError| EngineError::Corrupt { path: p.clone(), why: format!("bad safetensors file: {e}") };
+            // `deserialize` checks every offset against the file; keep its parsed header.
+            safetensors::SafeTensors::deserialize(&mmap).map_err(corrupt)?;
+            let (header_len, header) = safetensors::SafeTensors::read_metadata(&mmap).map_err(corrupt)?;
+            for name in header.tensors().keys() {
+                index.insert(name.clone(), files.len());
             }
-            files.push(mmap);
+            files.push(StFile { path: p.clone(), mmap, data_start: 8 + header_len, header });
         }
         Ok(Weights { path: dir.to_path_buf(), mode: WeightMode::F32, arch, heads, kv_heads, device: device.clone(), store: Store::Safetensors { files, index } })
     }
@@ -205,19 +215,18 @@ impl Weights {
     /// A tensor from a safetensors folder, as f32.
     fn st_tensor(&self, hf_name: &str) -> Result<Tensor> {
         let Store::Safetensors { files, index } = &self.store else { unreachable!("called on safetensors stores only") };
-        let i = *index.get(hf_name).ok_or_else(|| self.missing(hf_name))?;
-        let st = safetensors::SafeTensors::deserialize(&files[i])
-            .map_err(|e| EngineError::Corrupt { path: self.path.clone(), why: e.to_string() })?;
-        let view = st.tensor(hf_name).map_err(|e| EngineError::Corrupt { path: self.path.clone(), why: e.to_string() })?;
-        let shape = view.shape().to_vec();
-        let data = view.data();
-        let t = match view.dtype() {
-            safetensors::Dtype::F32 => Tensor::from_raw_buffer(data, DType::F32, &shape, &Device::Cpu)?,
-            safetensors::Dtype::F16 => Tensor::from_raw_buffer(data, DType::F16, &shape, &Device::Cpu)?.to_dtype(DType::F32)?,
-            safetensors::Dtype::BF16 => Tensor::from_raw_buffer(data, DType::BF16, &shape, &Device::Cpu)?.to_dtype(DType::F32)?,
+        let f = &files[*index.get(hf_name).ok_or_else(|| self.missing(hf_name))?];
+        let info = f.header.info(hf_name).ok_or_else(|| self.missing(hf_name))?;
+        let (start, end) = info.data_offsets;
+        let data = &f.mmap[f.data_start + start..f.data_start + end];
+        let shape = info.shape.as_slice();
+        let t = match info.dtype {
+            safetensors::Dtype::F32 => Tensor::from_raw_buffer(data, DType::F32, shape, &Device::Cpu)?,
+            safetensors::Dtype::F16 => Tensor::from_raw_buffer(data, DType::F16, shape, &Device::Cpu)?.to_dtype(DType::F32)?,
+            safetensors::Dtype::BF16 => Tensor::from_raw_buffer(data, DType::BF16, shape, &Device::Cpu)?.to_dtype(DType::F32)?,
             other => {
                 return Err(EngineError::Corrupt {
-                    path: self.path.clone(),
+                    path: f.path.clone(),
                     why: format!("tensor `{hf_name}` has type {other:?}; expected f32, f16 or bf16"),
                 })
             }
@@ -247,7 +256,7 @@ impl Weights {
     /// The linear layer `prefix.weight` (+ `prefix.bias` when `bias`).
     pub fn linear(&mut self, prefix: &str, bias: bool) -> Result<Linear> {
         let wname = format!("{prefix}.weight");
-        let weight = match &self.store {
+        let (weight, pad) = match &self.store {
             Store::Gguf { .. } => {
                 let mut q = self.gguf_qtensor(&wname)?;
                 if self.arch == Arch::Llama {
@@ -261,32 +270,24 @@ impl Weights {
             }
             Store::Safetensors { .. } => (QMatMul::Tensor(self.st_tensor(&wname)?.to_device(&self.device)?), 0),
         };
-        let (weight, pad) = weight;
-        let (out_dim, padded_in) = match &weight {
-            QMatMul::QTensor(q) => q.shape().dims2()?,
-            QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?,
-        };
-        let in_dim = padded_in - pad;
         let bias = if bias { Some(self.vector(&format!("{prefix}.bias"))?) } else { None };
-        Ok(Linear { weight, bias, in_dim, out_dim, pad })
+        make_linear(weight, pad, bias)
     }
 
-    /// The output projection when it is tied to the embedding table.
-    pub fn tied_output(&mut self, embed_name: &str) -> Result<Linear> {
-        let weight = match &self.store {
+    /// The output projection: `lm_head`, or the token embedding when the two are tied.
+    pub fn output_head(&mut self) -> Result<Linear> {
+        if self.has("lm_head.weight") {
+            return self.linear("lm_head", false);
+        }
+        let embed = "model.embed_tokens.weight";
+        let (weight, pad) = match &self.store {
             Store::Gguf { .. } => {
-                let q = self.gguf_qtensor(embed_name)?;
+                let q = self.gguf_qtensor(embed)?;
                 self.to_matmul(q)?
             }
-            Store::Safetensors { .. } => (QMatMul::Tensor(self.st_tensor(embed_name)?.to_device(&self.device)?), 0),
+            Store::Safetensors { .. } => (QMatMul::Tensor(self.st_tensor(embed)?.to_device(&self.device)?), 0),
         };
-        let (weight, pad) = weight;
-        let (out_dim, padded_in) = match &weight {
-            QMatMul::QTensor(q) => q.shape().dims2()?,
-            QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?,
-        };
-        let in_dim = padded_in - pad;
-        Ok(Linear { weight, bias: None, in_dim, out_dim, pad })
+        make_linear(weight, pad, None)
     }
 
     pub fn embedding(&mut self, hf_name: &str) -> Result<Embedding> {
@@ -327,6 +328,15 @@ impl Weights {
         let q = if self.device.is_cpu() { q } else { QTensor::quantize_onto(&q.dequantize(&Device::Cpu)?, q.dtype(), &self.device)? };
         Ok((QMatMul::from_arc(Arc::new(q))?, pad))
     }
+}
+
+/// A `Linear` around a weight whose last `pad` columns are padding.
+fn make_linear(weight: QMatMul, pad: usize, bias: Option<Tensor>) -> Result<Linear> {
+    let (out_dim, padded_in) = match &weight {
+        QMatMul::QTensor(q) => q.shape().dims2()?,
+        QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?,
+    };
+    Ok(Linear { weight, bias, in_dim: padded_in - pad, out_dim, pad })
 }
 
 /// Appends one all-zero Q8_0 block (32 zero columns) to every row (see `Linear`).
