@@ -5,7 +5,9 @@
 //!   double-quantized scales: 4.127 bits per weight).
 //! - [`qlinear`]: [`FrozenLinear`], `y = x W^T (+ b)` with W frozen and stored as
 //!   NF4, as a GGUF `QTensor`, or as f32, which gives correct gradients to `x`.
-//! - [`lora`]: [`LoraLinear`], `base(x) + scale * (x A^T) B^T` with trainable A, B.
+//! - [`lora`]: [`LoraAdapter`], the update `scale * (x A^T) B^T` with trainable A, B
+//!   that the engine adds to a frozen linear layer.
+//! - [`checkpoint`]: gradient checkpointing of a block (a decoder layer).
 //!
 //! # Why a custom op
 //! candle 0.11's `QMatMul::forward` drops the gradient of its input silently, and
@@ -28,11 +30,13 @@
 //! The op runs on the CPU only for now (a CUDA/Metal tensor gives candle's
 //! "no cuda implementation for qlora-frozen-linear" error); inputs are f32.
 
+pub mod checkpoint;
 pub mod lora;
 pub mod nf4;
 pub mod qlinear;
 
-pub use lora::{LoraConfig, LoraLinear};
+pub use checkpoint::{checkpoint, Block, GradSink};
+pub use lora::{LoraAdapter, LoraConfig};
 pub use nf4::Nf4Tensor;
 pub use qlinear::{FrozenLinear, FrozenWeight};
 

@@ -1,9 +1,10 @@
-//! LoRA adapters on a frozen base: `y = base(x) + scale * dropout(x) A^T B^T`.
+//! LoRA adapters on a frozen base: `y = base(x) + scale * dropout(x) A^T B^T`
+//! (Hu et al. 2021; rsLoRA scale from Kalajdzievski 2023).
 
 use candle_core::{DType, Device, Tensor, Var};
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
-use crate::qlinear::FrozenLinear;
 use crate::{QloraError, Result};
 
 /// Adapter settings, as PEFT names them.
@@ -42,10 +43,10 @@ impl LoraConfig {
     }
 }
 
-/// A frozen linear layer plus a trainable low-rank update.
+/// The trainable low-rank update of one linear layer: `delta(x) = scale * dropout(x) A^T B^T`.
+/// The frozen base it is added to lives with the model (see `engine::Linear`).
 #[derive(Debug, Clone)]
-pub struct LoraLinear {
-    base: FrozenLinear,
+pub struct LoraAdapter {
     /// `[r, in]`
     a: Var,
     /// `[out, r]`
@@ -54,36 +55,42 @@ pub struct LoraLinear {
     dropout: f32,
 }
 
-impl LoraLinear {
+impl LoraAdapter {
     /// A fresh adapter initialised as PEFT does: A Kaiming-uniform (`a = sqrt(5)`,
     /// i.e. uniform in ±1/sqrt(in)), B zeros, so the layer starts equal to its base.
-    pub fn new(base: FrozenLinear, config: &LoraConfig, rng: &mut impl Rng) -> Result<Self> {
+    pub fn new(in_dim: usize, out_dim: usize, config: &LoraConfig, device: &Device, rng: &mut impl Rng) -> Result<Self> {
         config.validate()?;
-        let (inp, out, r) = (base.in_dim(), base.out_dim(), config.rank);
-        let bound = 1.0 / (inp as f32).sqrt();
-        let a: Vec<f32> = (0..r * inp).map(|_| rng.random_range(-bound..bound)).collect();
-        let a = Var::from_tensor(&Tensor::from_vec(a, (r, inp), &Device::Cpu)?)?;
-        let b = Var::zeros((out, r), DType::F32, &Device::Cpu)?;
-        Ok(Self { base, a, b, scale: config.scale(), dropout: config.dropout })
+        let r = config.rank;
+        let bound = 1.0 / (in_dim as f32).sqrt();
+        let a: Vec<f32> = (0..r * in_dim).map(|_| rng.random_range(-bound..bound)).collect();
+        let a = Var::from_tensor(&Tensor::from_vec(a, (r, in_dim), device)?)?;
+        let b = Var::zeros((out_dim, r), DType::F32, device)?;
+        Ok(Self { a, b, scale: config.scale(), dropout: config.dropout })
     }
 
     /// An adapter from given A `[r, in]` and B `[out, r]` (e.g. loaded from a file).
-    pub fn from_parts(base: FrozenLinear, a: Var, b: Var, scale: f64, dropout: f32) -> Result<Self> {
-        let (r, inp) = a.dims2()?;
-        let (out, rb) = b.dims2()?;
-        if inp != base.in_dim() || out != base.out_dim() || rb != r || r == 0 {
-            return Err(QloraError::InvalidLora(format!(
-                "A {:?} and B {:?} do not fit a layer of {} inputs and {} outputs",
-                a.dims(),
-                b.dims(),
-                base.in_dim(),
-                base.out_dim()
-            )));
+    pub fn from_parts(a: Var, b: Var, scale: f64, dropout: f32) -> Result<Self> {
+        let (r, _) = a.dims2()?;
+        let (_, rb) = b.dims2()?;
+        if rb != r || r == 0 {
+            return Err(QloraError::InvalidLora(format!("A {:?} and B {:?} do not share a rank", a.dims(), b.dims())));
         }
         if !(0.0..1.0).contains(&dropout) {
             return Err(QloraError::InvalidLora(format!("dropout must be in [0, 1), got {dropout}")));
         }
-        Ok(Self { base, a, b, scale, dropout })
+        Ok(Self { a, b, scale, dropout })
+    }
+
+    /// Checks that the adapter fits a layer of `in_dim` inputs and `out_dim` outputs.
+    pub fn check_fits(&self, in_dim: usize, out_dim: usize) -> Result<()> {
+        if self.a.dim(1)? != in_dim || self.b.dim(0)? != out_dim {
+            return Err(QloraError::InvalidLora(format!(
+                "A {:?} and B {:?} do not fit a layer of {in_dim} inputs and {out_dim} outputs",
+                self.a.dims(),
+                self.b.dims()
+            )));
+        }
+        Ok(())
     }
 
     pub fn rank(&self) -> usize {
@@ -92,6 +99,10 @@ impl LoraLinear {
 
     pub fn scale(&self) -> f64 {
         self.scale
+    }
+
+    pub fn dropout(&self) -> f32 {
+        self.dropout
     }
 
     pub fn a(&self) -> &Var {
@@ -107,13 +118,25 @@ impl LoraLinear {
         vec![self.a.clone(), self.b.clone()]
     }
 
-    /// `x`: `[..., in]`. Dropout applies to the adapter path, and only when `train`.
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.base.forward(x)?;
+    /// `scale * dropout(x) A^T B^T` for `x`: `[..., in]`. Dropout applies only with
+    /// a seed (training), and the same seed gives the same mask: a recomputed
+    /// forward pass (gradient checkpointing) and a resumed run see the same
+    /// dropout as the first.
+    pub fn delta(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor> {
         let x = x.to_dtype(DType::F32)?;
-        let xa = if train && self.dropout > 0.0 { candle_nn::ops::dropout(&x, self.dropout)? } else { x };
-        let update = xa.broadcast_matmul(&self.a.t()?)?.broadcast_matmul(&self.b.t()?)?;
-        Ok((y + (update * self.scale)?)?)
+        let x = match dropout_seed {
+            Some(seed) if self.dropout > 0.0 => {
+                let keep = 1.0 - self.dropout;
+                let mut rng = StdRng::seed_from_u64(seed);
+                let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.random::<f32>() < keep { 1.0 / keep } else { 0.0 }).collect();
+                {
+                    let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+                    (x * mask)?
+                }
+            }
+            _ => x,
+        };
+        Ok((x.broadcast_matmul(&self.a.t()?)?.broadcast_matmul(&self.b.t()?)? * self.scale)?)
     }
 }
 
@@ -121,8 +144,12 @@ impl LoraLinear {
 mod tests {
     use super::*;
     use crate::nf4::Nf4Tensor;
-    use crate::qlinear::FrozenWeight;
-    use rand::{rngs::StdRng, SeedableRng};
+    use crate::qlinear::{FrozenLinear, FrozenWeight};
+
+    /// What the engine's `Linear` computes: frozen base plus the adapter's update.
+    fn layer(base: &FrozenLinear, adapter: &LoraAdapter, x: &Tensor, seed: Option<u64>) -> Tensor {
+        (base.forward(x).unwrap() + adapter.delta(x, seed).unwrap()).unwrap()
+    }
 
     fn rand(shape: &[usize], rng: &mut StdRng) -> Tensor {
         let n: usize = shape.iter().product();
@@ -158,9 +185,9 @@ mod tests {
     fn at_init_output_equals_base_and_a_is_kaiming_uniform() {
         let mut rng = StdRng::seed_from_u64(1);
         let (base, _) = nf4_base(&mut rng);
-        let layer = LoraLinear::new(base.clone(), &cfg(false), &mut rng).unwrap();
+        let layer = LoraAdapter::new(64, 48, &cfg(false), &Device::Cpu, &mut rng).unwrap();
         let x = rand(&[2, 3, 64], &mut rng);
-        let diff = (layer.forward(&x, false).unwrap() - base.forward(&x).unwrap())
+        let diff = (super::tests::layer(&base, &layer, &x, None) - base.forward(&x).unwrap())
             .unwrap()
             .abs()
             .unwrap()
@@ -189,8 +216,8 @@ mod tests {
         let scale = cfg(true).scale();
 
         let (a, b, x) = (Var::from_tensor(&a0).unwrap(), Var::from_tensor(&b0).unwrap(), Var::from_tensor(&x0).unwrap());
-        let layer = LoraLinear::from_parts(base, a.clone(), b.clone(), scale, 0.0).unwrap();
-        let loss = layer.forward(&x, true).unwrap().broadcast_mul(&probe).unwrap().sqr().unwrap().sum_all().unwrap();
+        let adapter = LoraAdapter::from_parts(a.clone(), b.clone(), scale, 0.0).unwrap();
+        let loss = layer(&base, &adapter, &x, Some(9)).broadcast_mul(&probe).unwrap().sqr().unwrap().sum_all().unwrap();
         let g = loss.backward().unwrap();
 
         let (ar, br, xr) = (Var::from_tensor(&a0).unwrap(), Var::from_tensor(&b0).unwrap(), Var::from_tensor(&x0).unwrap());
@@ -218,13 +245,12 @@ mod tests {
         let b0 = (rand(&[48, 4], &mut rng) * 0.1).unwrap();
         let x = rand(&[3, 64], &mut rng);
         let loss = |a: &Tensor| {
-            let l = LoraLinear::from_parts(base.clone(), Var::from_tensor(a).unwrap(), Var::from_tensor(&b0).unwrap(), 2.0, 0.0)
-                .unwrap();
-            l.forward(&x, false).unwrap().sqr().unwrap().sum_all().unwrap()
+            let l = LoraAdapter::from_parts(Var::from_tensor(a).unwrap(), Var::from_tensor(&b0).unwrap(), 2.0, 0.0).unwrap();
+            layer(&base, &l, &x, None).sqr().unwrap().sum_all().unwrap()
         };
         let a = Var::from_tensor(&a0).unwrap();
-        let l = LoraLinear::from_parts(base.clone(), a.clone(), Var::from_tensor(&b0).unwrap(), 2.0, 0.0).unwrap();
-        let grads = l.forward(&x, false).unwrap().sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let l = LoraAdapter::from_parts(a.clone(), Var::from_tensor(&b0).unwrap(), 2.0, 0.0).unwrap();
+        let grads = layer(&base, &l, &x, None).sqr().unwrap().sum_all().unwrap().backward().unwrap();
         let ga: Vec<Vec<f32>> = grads.get(&a).unwrap().to_vec2().unwrap();
         let h = 1e-2f64;
         for (i, j) in [(0usize, 0usize), (1, 17), (3, 63)] {
@@ -240,18 +266,33 @@ mod tests {
     }
 
     #[test]
-    fn dropout_only_in_training() {
+    fn dropout_only_with_a_seed_and_the_same_seed_gives_the_same_mask() {
         let mut rng = StdRng::seed_from_u64(4);
         let (base, _) = nf4_base(&mut rng);
         let a = Var::from_tensor(&rand(&[4, 64], &mut rng)).unwrap();
         let b = Var::from_tensor(&rand(&[48, 4], &mut rng)).unwrap();
-        let layer = LoraLinear::from_parts(base, a, b, 2.0, 0.5).unwrap();
+        let adapter = LoraAdapter::from_parts(a, b, 2.0, 0.5).unwrap();
         let x = rand(&[4, 64], &mut rng);
-        let eval1 = layer.forward(&x, false).unwrap();
-        let eval2 = layer.forward(&x, false).unwrap();
-        let train = layer.forward(&x, true).unwrap();
+        let eval1 = layer(&base, &adapter, &x, None);
+        let eval2 = layer(&base, &adapter, &x, None);
+        let train1 = layer(&base, &adapter, &x, Some(42));
+        let train2 = layer(&base, &adapter, &x, Some(42));
+        let train3 = layer(&base, &adapter, &x, Some(43));
         let d = |p: &Tensor, q: &Tensor| (p - q).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert_eq!(d(&eval1, &eval2), 0.0);
-        assert!(d(&eval1, &train) > 1e-3);
+        assert!(d(&eval1, &train1) > 1e-3);
+        assert_eq!(d(&train1, &train2), 0.0);
+        assert!(d(&train1, &train3) > 1e-3);
+    }
+
+    #[test]
+    fn adapters_that_do_not_fit_are_refused() {
+        let a = Var::zeros((4, 64), DType::F32, &Device::Cpu).unwrap();
+        let b = Var::zeros((48, 3), DType::F32, &Device::Cpu).unwrap();
+        assert!(LoraAdapter::from_parts(a.clone(), b, 1.0, 0.0).is_err());
+        let b = Var::zeros((48, 4), DType::F32, &Device::Cpu).unwrap();
+        let ad = LoraAdapter::from_parts(a, b, 1.0, 0.0).unwrap();
+        assert!(ad.check_fits(64, 48).is_ok());
+        assert!(ad.check_fits(64, 47).is_err());
     }
 }
