@@ -103,7 +103,13 @@ def configure_threads(threads: int) -> None:
 
 
 def init_torch(threads: int):
+    import warnings
+
     import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # progress bars would bury the log in stderr
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

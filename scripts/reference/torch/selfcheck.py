@@ -16,7 +16,9 @@ in both steps), runs `train` and `logits` as subprocesses and checks:
      positions that `logits` reports for the same rows with the initial adapter (loss definition,
      label shift and -100 masking agree between the two commands);
   5. the saved adapter has exactly the initial adapter's tensor names and shapes, with new values;
-  6. adapters with a misnamed tensor, a missing tensor or lora_dropout > 0 (for train) are rejected.
+  6. the base model (transformers' GGUF dequantization) gives llama.cpp's log-probabilities on its
+     f32 copy of the same GGUF (tests/data/llamacpp/smollm2/logits_f32.json) at the last position;
+  7. adapters with a misnamed tensor, a missing tensor or lora_dropout > 0 (for train) are rejected.
 
 Exit status 0 when every check passes; each check prints PASS/FAIL with the measured numbers.
 """
@@ -37,6 +39,7 @@ REPO = HERE.parents[2]
 REFERENCE = HERE / "peft_reference.py"
 SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TOKENS = REPO / "tests/data/llamacpp/smollm2/tokens.json"
+LLAMACPP_F32 = REPO / "tests/data/llamacpp/smollm2/logits_f32.json"
 
 # GGUF tensor name (blk.N.<this>.weight) -> PEFT module path inside layer N
 MODULES = {
@@ -166,7 +169,8 @@ def main() -> int:
                "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
                "max_grad_norm": 1.0}
     (work / "batches.json").write_text(json.dumps(batches))
-    (work / "ids.json").write_text(json.dumps({"sequences": rows}))
+    llama_prompts = json.loads(LLAMACPP_F32.read_text())["prompts"] if LLAMACPP_F32.is_file() else []
+    (work / "ids.json").write_text(json.dumps({"sequences": rows + [p["token_ids"] for p in llama_prompts]}))
 
     run(base + ["train"] + common + ["--init-adapter", str(work / "init"), "--batches", str(work / "batches.json"),
                                      "--eval-ids", str(work / "ids.json"), "--out", str(work / "trained")])
@@ -216,6 +220,25 @@ def main() -> int:
             f"{len(saved)} tensors saved, {len(init)} initial, names equal: {same_names}, "
             f"{changed} of {len(init)} changed, dtypes {sorted({str(v.dtype) for v in saved.values()})}")
 
+    # llama.cpp on an f32 copy of the same GGUF, f32 KV cache: natural-log probabilities at the last position.
+    if llama_prompts:
+        worst, worst_name, top1_equal = 0.0, "", 0
+        for i, prompt in enumerate(llama_prompts):
+            mine = bas[len(rows) + i]
+            lse = mine["logsumexp"][-1]
+            lp = {t["id"]: t["logprob"] for t in prompt["top"]}
+            stride = prompt["sampled_ids_stride"]
+            lp.update({k * stride: v for k, v in enumerate(prompt["sampled_logprobs"]) if v is not None})
+            d = max(abs(mine["last_logits"][tok] - lse - ref) for tok, ref in lp.items())
+            top1_equal += mine["argmax"][-1] == prompt["top"][0]["id"]
+            if d > worst:
+                worst, worst_name = d, prompt["name"]
+        c.check("6 base model matches llama.cpp (f32 copy) at the last position", worst <= 1e-3 and top1_equal == len(llama_prompts),
+                f"{len(llama_prompts)} prompts, top-20 + every {llama_prompts[0]['sampled_ids_stride']}th token: "
+                f"max |diff| of log-probs {worst:.3g} ({worst_name}); same argmax on {top1_equal}/{len(llama_prompts)}")
+    else:
+        c.check("6 base model matches llama.cpp (f32 copy)", False, f"{LLAMACPP_F32} is missing")
+
     bad = dict(init)
     victim = next(k for k in sorted(bad) if ".q_proj.lora_A" in k)
     bad[victim.replace("q_proj", "qq_proj")] = bad.pop(victim)
@@ -232,7 +255,7 @@ def main() -> int:
     ok1 = p1.returncode == 1 and "match no LoRA parameter" in p1.stderr
     ok2 = p2.returncode == 1 and "have no tensor in the file" in p2.stderr
     ok3 = p3.returncode == 1 and "lora_dropout" in p3.stderr
-    c.check("6 bad adapters are rejected", ok1 and ok2 and ok3 and not (work / "bad.json").exists(),
+    c.check("7 bad adapters are rejected", ok1 and ok2 and ok3 and not (work / "bad.json").exists(),
             f"misnamed -> exit {p1.returncode}, missing -> exit {p2.returncode}, dropout 0.1 -> exit {p3.returncode}; "
             f"messages: {[p.stderr.strip().splitlines()[-1][:160] if p.stderr.strip() else '' for p in (p1, p2, p3)]}")
 
