@@ -50,6 +50,9 @@ pub enum EngineError {
     #[error("internal computation error: {}", first_line(.0))]
     Compute(#[from] candle_core::Error),
 
+    #[error("not supported: {0}")]
+    Unsupported(String),
+
     #[error("{0}")]
     Other(String),
 }

@@ -1,24 +1,29 @@
 //! Writing a loaded model as a Hugging Face folder: f32 `model.safetensors`,
 //! `config.json`, `tokenizer.json`, `tokenizer_config.json`. With a GGUF source
 //! this dequantizes it (the layout is already Hugging Face's: see weights.rs), so
-//! the folder loads in transformers and in our own HF loader.
+//! the folder loads in transformers and in our own HF loader. Layers with a LoRA
+//! adapter are written merged (`W + scale * B A`): that is `residency merge`.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::quantized::QMatMul;
 use candle_core::{Device, Tensor};
 
 use crate::error::{EngineError, Result};
 use crate::model::{Model, Network};
 use crate::weights::{Embedding, Linear};
 
+/// W as f32, with the layer's adapter merged in (`W + scale * B A`) when it has one.
 fn dense(l: &Linear) -> Result<Tensor> {
-    let w = match &l.weight {
-        QMatMul::QTensor(q) => q.dequantize(&Device::Cpu)?,
-        QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.to_device(&Device::Cpu)?.to_dtype(candle_core::DType::F32)?,
+    let w = l.dense_weight()?;
+    let w = match &l.adapter {
+        Some(a) => {
+            let ba = a.b().as_tensor().to_device(&Device::Cpu)?.matmul(&a.a().as_tensor().to_device(&Device::Cpu)?)?;
+            (w + (ba * a.scale())?)?
+        }
+        None => w,
     };
-    Ok(w.narrow(1, 0, l.in_dim)?.contiguous()?)
+    Ok(w.contiguous()?)
 }
 
 fn embedding(e: &Embedding) -> Result<Tensor> {

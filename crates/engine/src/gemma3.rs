@@ -7,11 +7,13 @@
 //! Per layer:  x += post_attn_norm(o_proj(attention(...)))  on input_norm(x)
 //!             x += post_ffw_norm(down(gelu(gate(h)) * up(h)))  with h = pre_ffw_norm(x)
 
-use candle_core::{Device, Tensor};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor, Var};
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, select_positions, KvCache};
+use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, select_positions, KvCache, Pass};
 use crate::weights::{Embedding, Linear, Weights};
 
 #[derive(Debug, Clone)]
@@ -29,6 +31,16 @@ pub struct Layer {
     pub up_proj: Linear,
     pub down_proj: Linear,
     pub post_feedforward_norm: Tensor,
+}
+
+impl Layer {
+    pub fn linears_mut(&mut self) -> [&mut Linear; 7] {
+        [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj, &mut self.gate_proj, &mut self.up_proj, &mut self.down_proj]
+    }
+
+    pub fn linears(&self) -> [&Linear; 7] {
+        [&self.q_proj, &self.k_proj, &self.v_proj, &self.o_proj, &self.gate_proj, &self.up_proj, &self.down_proj]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -68,37 +80,95 @@ impl Gemma3 {
     }
 
     pub fn forward(&self, ids: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor> {
-        let cfg = &self.cfg;
         let (start, seq) = (cache.len(), ids.len());
-        let (hd, heads, kvh) = (cfg.head_dim, cfg.heads, cfg.kv_heads);
-        let (cos_g, sin_g) = rope_tables(hd, cfg.rope_base, cfg.rope_scale, start, seq, &self.device)?;
-        let (cos_l, sin_l) = rope_tables(hd, cfg.rope_base_local, 1.0, start, seq, &self.device)?;
-        let mask_global = attention_mask(start, seq, None, &self.device)?;
-        let mask_local = attention_mask(start, seq, cfg.sliding_window, &self.device)?;
-        let scale = 1.0 / (hd as f64).sqrt();
-
+        let ropes = Ropes::new(&self.cfg, start, seq, &self.device)?;
+        let pass = Pass::inference();
         let x = self.embed.forward(&Tensor::new(ids, &self.device)?.unsqueeze(0)?)?;
-        let mut x = (x * (cfg.hidden as f64).sqrt())?;
+        let mut x = (x * (self.cfg.hidden as f64).sqrt())?;
         for (i, l) in self.layers.iter().enumerate() {
-            let sliding = cfg.is_sliding(i);
-            let (cos, sin, mask) = if sliding { (&cos_l, &sin_l, &mask_local) } else { (&cos_g, &sin_g, &mask_global) };
-
-            let h = rms_norm(&x, &l.input_norm, cfg.rms_eps)?;
-            let q = l.q_proj.forward(&h)?.reshape((1, seq, heads, hd))?.transpose(1, 2)?;
-            let k = l.k_proj.forward(&h)?.reshape((1, seq, kvh, hd))?.transpose(1, 2)?;
-            let v = l.v_proj.forward(&h)?.reshape((1, seq, kvh, hd))?.transpose(1, 2)?;
-            let q = rope(&rms_norm(&q, &l.q_norm, cfg.rms_eps)?, cos, sin)?;
-            let k = rope(&rms_norm(&k, &l.k_norm, cfg.rms_eps)?, cos, sin)?;
-            let (k, v) = cache.append(i, k, v.contiguous()?)?;
-            let a = attention(&q, &k, &v, mask.as_ref(), scale)?;
-            x = (x + rms_norm(&l.o_proj.forward(&a)?, &l.post_attention_norm, cfg.rms_eps)?)?;
-
-            let h = rms_norm(&x, &l.pre_feedforward_norm, cfg.rms_eps)?;
-            let mlp = (l.gate_proj.forward(&h)?.gelu()? * l.up_proj.forward(&h)?)?;
-            x = (x + rms_norm(&l.down_proj.forward(&mlp)?, &l.post_feedforward_norm, cfg.rms_eps)?)?;
+            x = layer(&self.cfg, l, i, &x, &ropes, Some(cache), &pass, None)?;
         }
         cache.push_tokens(ids);
-        let x = rms_norm(&select_positions(&x, all)?, &self.norm, cfg.rms_eps)?;
+        let x = rms_norm(&select_positions(&x, all)?, &self.norm, self.cfg.rms_eps, false)?;
         Ok(self.lm_head.forward(&x)?)
     }
+
+    /// Training: `ids` `[batch, seq]` from position 0, no cache; returns the final
+    /// (normed) hidden states (see `Llama::forward_train`).
+    pub fn forward_train(&self, ids: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let ropes = Ropes::new(&self.cfg, 0, ids.dim(1)?, &self.device)?;
+        let x = self.embed.forward(ids)?;
+        let mut x = (x * (self.cfg.hidden as f64).sqrt())?;
+        if pass.checkpoint.is_some() {
+            // Checkpointed layers record their backward only for a tracked input.
+            x = Var::from_tensor(&x)?.into_inner();
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let seed = pass.layer_seed(i);
+            x = match &pass.checkpoint {
+                None => layer(&self.cfg, l, i, &x, &ropes, None, pass, seed)?,
+                Some(sink) => {
+                    let (cfg, l, ropes, pass) = (self.cfg.clone(), l.clone(), ropes.clone(), pass.clone());
+                    let vars: Vec<Var> = l.linears().iter().filter_map(|p| p.adapter.as_ref()).flat_map(|a| a.vars()).collect();
+                    let block = Arc::new(move |x: &Tensor| layer(&cfg, &l, i, x, &ropes, None, &pass, seed));
+                    qlora::checkpoint(&x, block, vars, sink)?
+                }
+            };
+        }
+        Ok(rms_norm(&x, &self.norm, self.cfg.rms_eps, true)?)
+    }
+}
+
+/// Rotary tables and masks for global and sliding-window layers.
+#[derive(Clone)]
+struct Ropes {
+    global: (Tensor, Tensor),
+    local: (Tensor, Tensor),
+    mask_global: Option<Tensor>,
+    mask_local: Option<Tensor>,
+}
+
+impl Ropes {
+    fn new(cfg: &Config, start: usize, seq: usize, device: &Device) -> candle_core::Result<Ropes> {
+        Ok(Ropes {
+            global: rope_tables(cfg.head_dim, cfg.rope_base, cfg.rope_scale, start, seq, device)?,
+            local: rope_tables(cfg.head_dim, cfg.rope_base_local, 1.0, start, seq, device)?,
+            mask_global: attention_mask(start, seq, None, device)?,
+            mask_local: attention_mask(start, seq, cfg.sliding_window, device)?,
+        })
+    }
+}
+
+/// Decoder layer `i` on `x` `[batch, seq, hidden]`.
+#[allow(clippy::too_many_arguments)]
+fn layer(
+    cfg: &Config,
+    l: &Layer,
+    i: usize,
+    x: &Tensor,
+    ropes: &Ropes,
+    cache: Option<&mut KvCache>,
+    pass: &Pass,
+    seed: Option<u64>,
+) -> candle_core::Result<Tensor> {
+    let (b, seq, _) = x.dims3()?;
+    let (hd, heads, kvh, g, eps) = (cfg.head_dim, cfg.heads, cfg.kv_heads, pass.grad, cfg.rms_eps);
+    let ((cos, sin), mask) = if cfg.is_sliding(i) { (&ropes.local, &ropes.mask_local) } else { (&ropes.global, &ropes.mask_global) };
+
+    let h = rms_norm(x, &l.input_norm, eps, g)?;
+    let q = l.q_proj.forward_t(&h, seed)?.reshape((b, seq, heads, hd))?.transpose(1, 2)?;
+    let k = l.k_proj.forward_t(&h, seed)?.reshape((b, seq, kvh, hd))?.transpose(1, 2)?;
+    let v = l.v_proj.forward_t(&h, seed)?.reshape((b, seq, kvh, hd))?.transpose(1, 2)?;
+    let q = rope(&rms_norm(&q, &l.q_norm, eps, g)?, cos, sin, g)?;
+    let k = rope(&rms_norm(&k, &l.k_norm, eps, g)?, cos, sin, g)?;
+    let (k, v) = match cache {
+        Some(cache) => cache.append(i, k, v.contiguous()?)?,
+        None => (k, v),
+    };
+    let a = attention(&q, &k, &v, mask.as_ref(), 1.0 / (hd as f64).sqrt(), g)?;
+    let x = (x + rms_norm(&l.o_proj.forward_t(&a, seed)?, &l.post_attention_norm, eps, g)?)?;
+
+    let h = rms_norm(&x, &l.pre_feedforward_norm, eps, g)?;
+    let mlp = (l.gate_proj.forward_t(&h, seed)?.gelu()? * l.up_proj.forward_t(&h, seed)?)?;
+    x + rms_norm(&l.down_proj.forward_t(&mlp, seed)?, &l.post_feedforward_norm, eps, g)?
 }

@@ -5,9 +5,41 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
 
+/// How a forward pass runs: for inference (fused kernels, no gradients) or for
+/// training (differentiable ops, optional dropout in adapters, optional
+/// gradient checkpointing per decoder layer).
+#[derive(Clone, Default)]
+pub struct Pass {
+    pub grad: bool,
+    /// Seeds the adapters' dropout; each layer mixes in its own index and name.
+    pub dropout_seed: Option<u64>,
+    /// Recompute each decoder layer in the backward pass instead of keeping its
+    /// activations; the gradients of its adapters land in this sink.
+    pub checkpoint: Option<qlora::GradSink>,
+}
+
+impl Pass {
+    pub fn inference() -> Pass {
+        Pass::default()
+    }
+
+    /// The dropout seed of decoder layer `i`.
+    pub fn layer_seed(&self, i: usize) -> Option<u64> {
+        self.dropout_seed.map(|s| s.wrapping_add((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+    }
+}
+
+// Each op below has a fused kernel (inference) and a version built from
+// differentiable primitives (`grad == true`, training): candle's fused norm,
+// softmax and rope kernels have no backward pass.
+
 /// `x / rms(x) * w` over the last dimension.
-pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
-    candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, grad: bool) -> candle_core::Result<Tensor> {
+    if grad {
+        candle_nn::ops::rms_norm_slow(x, w, eps as f32)
+    } else {
+        candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)
+    }
 }
 
 /// Cosine and sine tables for positions `start..start + len`, shaped `[len, head_dim/2]`.
@@ -25,8 +57,12 @@ pub fn rope_tables(head_dim: usize, base: f64, scale: f64, start: usize, len: us
 }
 
 /// Rotate-half rotary embedding on `[batch, heads, seq, head_dim]`.
-pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-    candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, grad: bool) -> candle_core::Result<Tensor> {
+    if grad {
+        candle_nn::rotary_emb::rope_slow(x, cos, sin)
+    } else {
+        candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)
+    }
 }
 
 /// The additive mask for `seq` new queries at positions `start..start+seq` over
@@ -54,10 +90,10 @@ pub fn attention_mask(start: usize, seq: usize, window: Option<usize>, device: &
 }
 
 /// Scaled dot-product attention with grouped key/value heads.
-/// `q`: `[1, heads, seq, d]`, `k`/`v`: `[1, kv_heads, total, d]`, `mask`: `[seq, total]`.
+/// `q`: `[b, heads, seq, d]`, `k`/`v`: `[b, kv_heads, total, d]`, `mask`: `[seq, total]`.
 /// Query heads sharing a key/value head are folded into the row dimension, so keys
-/// and values are never copied per head. Returns `[1, seq, heads * d]`.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scale: f64) -> candle_core::Result<Tensor> {
+/// and values are never copied per head. Returns `[b, seq, heads * d]`.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scale: f64, grad: bool) -> candle_core::Result<Tensor> {
     let (b, heads, seq, d) = q.dims4()?;
     let kv_heads = k.dim(1)?;
     let total = k.dim(2)?;
@@ -68,7 +104,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scal
         Some(m) => scores.reshape((b, kv_heads, rep, seq, total))?.broadcast_add(m)?.reshape((b, kv_heads, rep * seq, total))?,
         None => scores,
     };
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    let probs = if grad { candle_nn::ops::softmax(&scores, candle_core::D::Minus1)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
     let out = probs.matmul(&v.contiguous()?)?; // [b, kv_heads, rep*seq, d]
     out.reshape((b, heads, seq, d))?.transpose(1, 2)?.reshape((b, seq, heads * d))
 }
@@ -175,7 +211,8 @@ mod tests {
         let k = Tensor::randn(0f32, 1.0, (1, kvh, seq, hd), &d).unwrap();
         let v = Tensor::randn(0f32, 1.0, (1, kvh, seq, hd), &d).unwrap();
         let mask = attention_mask(0, seq, None, &d).unwrap();
-        let got = attention(&q, &k, &v, mask.as_ref(), 0.5).unwrap().to_vec3::<f32>().unwrap();
+        for grad in [false, true] {
+        let got = attention(&q, &k, &v, mask.as_ref(), 0.5, grad).unwrap().to_vec3::<f32>().unwrap();
         let q4: Vec<Vec<Vec<f32>>> = q.squeeze(0).unwrap().to_vec3().unwrap();
         let k4: Vec<Vec<Vec<f32>>> = k.squeeze(0).unwrap().to_vec3().unwrap();
         let v4: Vec<Vec<Vec<f32>>> = v.squeeze(0).unwrap().to_vec3().unwrap();
@@ -189,9 +226,10 @@ mod tests {
                 for c in 0..hd {
                     let want: f32 = (0..=i).map(|j| e[j] / z * v4[g][j][c]).sum();
                     let have = got[0][i][h * hd + c];
-                    assert!((want - have).abs() < 1e-5, "head {h} pos {i} col {c}: {want} vs {have}");
+                    assert!((want - have).abs() < 1e-5, "head {h} pos {i} col {c}: {want} vs {have} (grad {grad})");
                 }
             }
+        }
         }
     }
 

@@ -9,8 +9,16 @@
 //! - `llama.rs`, `gemma3.rs`: the two model families, top to bottom.
 //! - `model.rs`: `Model::load` ties network, tokenizer and chat template together.
 //! - `sampling.rs`, `generate.rs`: choosing tokens and the generation loop.
-//! - `export.rs`: writing a model as a Hugging Face folder (f32 safetensors).
+//! - `adapter.rs`: LoRA adapters in PEFT's format (attach, save, load).
+//! - `export.rs`: writing a model as a Hugging Face folder (f32 safetensors),
+//!   with adapters merged in.
+//!
+//! Training uses the same model files: `Model::load_with(path,
+//! WeightMode::Frozen(quant), ..)` gives linear layers with a backward pass to
+//! their input, `forward_train` runs a batch with differentiable ops (see
+//! `layers::Pass`), and the trainer crate does the rest.
 
+pub mod adapter;
 pub mod config;
 pub mod error;
 pub mod export;
@@ -26,9 +34,9 @@ pub mod weights;
 pub use config::{Arch, Config};
 pub use error::{EngineError, Result};
 pub use generate::{generate, GenerateOptions, Generation, StopReason};
-pub use layers::KvCache;
+pub use layers::{KvCache, Pass};
 pub use model::{Model, ModelInfo, Network};
 pub use sampling::{SamplingParams, Sampler};
 pub use source::ModelSource;
-pub use weights::WeightMode;
+pub use weights::{BaseQuant, Linear, LinearBase, WeightMode};
 pub use candle_core::Device;

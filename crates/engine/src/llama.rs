@@ -4,12 +4,18 @@
 //!
 //! Per layer:  x += o_proj(attention(rope(q), rope(k), v))  on rms_norm(x)
 //!             x += down_proj(silu(gate_proj(h)) * up_proj(h))  with h = rms_norm(x)
+//!
+//! `forward` runs inference with a KV cache; `forward_train` runs a batch from
+//! position 0 with differentiable ops, for training adapters. Both go through the
+//! same `layer` function.
 
-use candle_core::{Device, Tensor};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor, Var};
 
 use crate::config::{Arch, Config};
 use crate::error::Result;
-use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, select_positions, KvCache};
+use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, select_positions, KvCache, Pass};
 use crate::weights::{Embedding, Linear, Weights};
 
 #[derive(Debug, Clone)]
@@ -26,6 +32,16 @@ pub struct Layer {
     pub gate_proj: Linear,
     pub up_proj: Linear,
     pub down_proj: Linear,
+}
+
+impl Layer {
+    pub fn linears_mut(&mut self) -> [&mut Linear; 7] {
+        [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj, &mut self.gate_proj, &mut self.up_proj, &mut self.down_proj]
+    }
+
+    pub fn linears(&self) -> [&Linear; 7] {
+        [&self.q_proj, &self.k_proj, &self.v_proj, &self.o_proj, &self.gate_proj, &self.up_proj, &self.down_proj]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,33 +85,80 @@ impl Llama {
     pub fn forward(&self, ids: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor> {
         let cfg = &self.cfg;
         let (start, seq) = (cache.len(), ids.len());
-        let (hd, heads, kvh) = (cfg.head_dim, cfg.heads, cfg.kv_heads);
-        let (cos, sin) = rope_tables(hd, cfg.rope_base, cfg.rope_scale, start, seq, &self.device)?;
+        let (cos, sin) = rope_tables(cfg.head_dim, cfg.rope_base, cfg.rope_scale, start, seq, &self.device)?;
         let mask = attention_mask(start, seq, None, &self.device)?;
-        let scale = 1.0 / (hd as f64).sqrt();
-
+        let pass = Pass::inference();
         let mut x = self.embed.forward(&Tensor::new(ids, &self.device)?.unsqueeze(0)?)?;
         for (i, l) in self.layers.iter().enumerate() {
-            let h = rms_norm(&x, &l.input_norm, cfg.rms_eps)?;
-            let q = l.q_proj.forward(&h)?.reshape((1, seq, heads, hd))?.transpose(1, 2)?;
-            let k = l.k_proj.forward(&h)?.reshape((1, seq, kvh, hd))?.transpose(1, 2)?;
-            let v = l.v_proj.forward(&h)?.reshape((1, seq, kvh, hd))?.transpose(1, 2)?;
-            let (q, k) = match (&l.q_norm, &l.k_norm) {
-                (Some(qn), Some(kn)) => (rms_norm(&q, qn, cfg.rms_eps)?, rms_norm(&k, kn, cfg.rms_eps)?),
-                _ => (q, k),
-            };
-            let q = rope(&q, &cos, &sin)?;
-            let k = rope(&k, &cos, &sin)?;
-            let (k, v) = cache.append(i, k, v.contiguous()?)?;
-            let a = attention(&q, &k, &v, mask.as_ref(), scale)?;
-            x = (x + l.o_proj.forward(&a)?)?;
-
-            let h = rms_norm(&x, &l.post_attention_norm, cfg.rms_eps)?;
-            let mlp = (l.gate_proj.forward(&h)?.silu()? * l.up_proj.forward(&h)?)?;
-            x = (x + l.down_proj.forward(&mlp)?)?;
+            x = layer(cfg, l, &x, &cos, &sin, mask.as_ref(), Some((cache, i)), &pass, None)?;
         }
         cache.push_tokens(ids);
-        let x = rms_norm(&select_positions(&x, all)?, &self.norm, cfg.rms_eps)?;
+        let x = rms_norm(&select_positions(&x, all)?, &self.norm, cfg.rms_eps, false)?;
         Ok(self.lm_head.forward(&x)?)
     }
+
+    /// Training: `ids` `[batch, seq]` from position 0, no cache. Returns the final
+    /// (normed) hidden states `[batch, seq, hidden]`; the caller applies `lm_head`
+    /// in chunks, which bounds the memory the logits take.
+    pub fn forward_train(&self, ids: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let seq = ids.dim(1)?;
+        let (cos, sin) = rope_tables(cfg.head_dim, cfg.rope_base, cfg.rope_scale, 0, seq, &self.device)?;
+        let mask = attention_mask(0, seq, None, &self.device)?;
+        let mut x = self.embed.forward(ids)?;
+        if pass.checkpoint.is_some() {
+            // Checkpointed layers record their backward only for a tracked input.
+            x = Var::from_tensor(&x)?.into_inner();
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let seed = pass.layer_seed(i);
+            x = match &pass.checkpoint {
+                None => layer(cfg, l, &x, &cos, &sin, mask.as_ref(), None, pass, seed)?,
+                Some(sink) => {
+                    let (cfg, l, cos, sin, mask, pass) = (cfg.clone(), l.clone(), cos.clone(), sin.clone(), mask.clone(), pass.clone());
+                    let vars: Vec<Var> = l.linears().iter().filter_map(|p| p.adapter.as_ref()).flat_map(|a| a.vars()).collect();
+                    let block = Arc::new(move |x: &Tensor| layer(&cfg, &l, x, &cos, &sin, mask.as_ref(), None, &pass, seed));
+                    qlora::checkpoint(&x, block, vars, sink)?
+                }
+            };
+        }
+        Ok(rms_norm(&x, &self.norm, cfg.rms_eps, true)?)
+    }
+}
+
+/// One decoder layer on `x` `[batch, seq, hidden]`.
+#[allow(clippy::too_many_arguments)]
+fn layer(
+    cfg: &Config,
+    l: &Layer,
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    mask: Option<&Tensor>,
+    cache: Option<(&mut KvCache, usize)>,
+    pass: &Pass,
+    seed: Option<u64>,
+) -> candle_core::Result<Tensor> {
+    let (b, seq, _) = x.dims3()?;
+    let (hd, heads, kvh, g) = (cfg.head_dim, cfg.heads, cfg.kv_heads, pass.grad);
+    let h = rms_norm(x, &l.input_norm, cfg.rms_eps, g)?;
+    let q = l.q_proj.forward_t(&h, seed)?.reshape((b, seq, heads, hd))?.transpose(1, 2)?;
+    let k = l.k_proj.forward_t(&h, seed)?.reshape((b, seq, kvh, hd))?.transpose(1, 2)?;
+    let v = l.v_proj.forward_t(&h, seed)?.reshape((b, seq, kvh, hd))?.transpose(1, 2)?;
+    let (q, k) = match (&l.q_norm, &l.k_norm) {
+        (Some(qn), Some(kn)) => (rms_norm(&q, qn, cfg.rms_eps, g)?, rms_norm(&k, kn, cfg.rms_eps, g)?),
+        _ => (q, k),
+    };
+    let q = rope(&q, cos, sin, g)?;
+    let k = rope(&k, cos, sin, g)?;
+    let (k, v) = match cache {
+        Some((cache, i)) => cache.append(i, k, v.contiguous()?)?,
+        None => (k, v),
+    };
+    let a = attention(&q, &k, &v, mask, 1.0 / (hd as f64).sqrt(), g)?;
+    let x = (x + l.o_proj.forward_t(&a, seed)?)?;
+
+    let h = rms_norm(&x, &l.post_attention_norm, cfg.rms_eps, g)?;
+    let mlp = (l.gate_proj.forward_t(&h, seed)?.silu()? * l.up_proj.forward_t(&h, seed)?)?;
+    x + l.down_proj.forward_t(&mlp, seed)?
 }

@@ -3,15 +3,15 @@
 use std::path::Path;
 
 use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 
 use crate::config::{Arch, Config};
 use crate::error::{EngineError, Result};
 use crate::gemma3::Gemma3;
-use crate::layers::{logits_to_cpu, KvCache};
+use crate::layers::{logits_to_cpu, KvCache, Pass};
 use crate::llama::Llama;
 use crate::source::ModelSource;
-use crate::weights::{WeightMode, Weights};
+use crate::weights::{Linear, WeightMode, Weights};
 
 /// The network of one of the supported families.
 #[derive(Debug, Clone)]
@@ -140,6 +140,56 @@ impl Model {
             Network::Gemma3(m) => m.forward(ids, cache, all)?,
         };
         Ok(logits_to_cpu(out)?)
+    }
+
+    /// Training forward pass: `ids` `[batch, seq]` from position 0; returns the
+    /// final hidden states `[batch, seq, hidden]` (apply [`Model::lm_head`]).
+    pub fn forward_train(&self, ids: &Tensor, pass: &Pass) -> Result<Tensor> {
+        match &self.net {
+            Network::Llama(m) => m.forward_train(ids, pass),
+            Network::Gemma3(m) => m.forward_train(ids, pass),
+        }
+    }
+
+    /// The output projection (hidden states to logits).
+    pub fn lm_head(&self) -> &Linear {
+        match &self.net {
+            Network::Llama(m) => &m.lm_head,
+            Network::Gemma3(m) => &m.lm_head,
+        }
+    }
+
+    /// The projections of every decoder layer (q, k, v, o, gate, up, down), in order.
+    pub fn linears(&self) -> Vec<&Linear> {
+        match &self.net {
+            Network::Llama(m) => m.layers.iter().flat_map(|l| l.linears()).collect(),
+            Network::Gemma3(m) => m.layers.iter().flat_map(|l| l.linears()).collect(),
+        }
+    }
+
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        match &mut self.net {
+            Network::Llama(m) => m.layers.iter_mut().flat_map(|l| l.linears_mut()).collect(),
+            Network::Gemma3(m) => m.layers.iter_mut().flat_map(|l| l.linears_mut()).collect(),
+        }
+    }
+
+    /// The trainable variables of every adapter, A then B, in layer order.
+    pub fn adapter_vars(&self) -> Vec<(String, Var)> {
+        let mut out = Vec::new();
+        for l in self.linears() {
+            if let Some(a) = &l.adapter {
+                let (na, nb) = crate::adapter::peft_names(&l.name);
+                out.push((na, a.a().clone()));
+                out.push((nb, a.b().clone()));
+            }
+        }
+        out
+    }
+
+    /// Loads a PEFT LoRA adapter folder onto this model (see adapter.rs).
+    pub fn load_adapter(&mut self, dir: &Path) -> Result<crate::adapter::AdapterConfig> {
+        crate::adapter::load(self, dir)
     }
 
     /// The logits after the last of `ids`, as a vector.

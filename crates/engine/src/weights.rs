@@ -18,34 +18,82 @@ use candle_core::{DType, Device, Module, Tensor};
 use crate::config::Arch;
 use crate::error::{EngineError, Result};
 
-/// A linear layer `y = x W^T + b`, with W quantized or in f32.
-///
-/// `pad` zero columns may follow W's `in_dim` real ones (and zeros are appended to
-/// `x` to match): candle's repacked x86 kernel, chosen when the inner size is a
-/// multiple of 256, quantizes activations with one scale per 256 values, which
-/// measurably loses precision on models with outlier activations (SmolLM2); with
-/// a padded size, Q8_0 weights meet per-32 activation scales, as in llama.cpp.
+/// A linear layer `y = x W^T + b (+ LoRA update)`, with W quantized or in f32.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    pub weight: QMatMul,
+    /// The Hugging Face name of the layer, e.g. `model.layers.3.self_attn.q_proj`
+    /// (adapters are saved and matched by it).
+    pub name: String,
+    pub base: LinearBase,
     pub bias: Option<Tensor>,
     pub in_dim: usize,
     pub out_dim: usize,
-    pub pad: usize,
+    /// A LoRA adapter added to the frozen base (trained, or loaded for chat).
+    pub adapter: Option<qlora::LoraAdapter>,
+}
+
+/// How the frozen weight W is multiplied.
+#[derive(Debug, Clone)]
+pub enum LinearBase {
+    /// candle's quantized kernels: fast, but no gradient reaches the input.
+    ///
+    /// `pad` zero columns may follow W's `in_dim` real ones (and zeros are appended
+    /// to `x` to match): candle's repacked x86 kernel, chosen when the inner size is
+    /// a multiple of 256, quantizes activations with one scale per 256 values,
+    /// which measurably loses precision on models with outlier activations
+    /// (SmolLM2); with a padded size, Q8_0 weights meet per-32 activation scales,
+    /// as in llama.cpp.
+    Fast { weight: QMatMul, pad: usize },
+    /// Tile-by-tile dequantization and f32 matmul, with a backward pass to the
+    /// input: what training needs (see the qlora crate).
+    Frozen(qlora::FrozenLinear),
 }
 
 impl Linear {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = if self.pad > 0 {
-            self.weight.forward(&x.pad_with_zeros(candle_core::D::Minus1, 0, self.pad)?)?
-        } else {
-            self.weight.forward(x)?
+        self.forward_t(x, None)
+    }
+
+    /// The forward pass; in training, `dropout_seed` seeds the adapter's dropout
+    /// (mixed with the layer's name so that every layer draws its own mask).
+    pub fn forward_t(&self, x: &Tensor, dropout_seed: Option<u64>) -> candle_core::Result<Tensor> {
+        let y = match &self.base {
+            LinearBase::Fast { weight, pad: 0 } => weight.forward(x)?,
+            LinearBase::Fast { weight, pad } => weight.forward(&x.pad_with_zeros(candle_core::D::Minus1, 0, *pad)?)?,
+            LinearBase::Frozen(f) => f.forward(x).map_err(candle_core::Error::wrap)?,
         };
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        match &self.adapter {
+            Some(a) => {
+                let seed = dropout_seed.map(|s| s ^ name_hash(&self.name));
+                let delta = a.delta(x, seed).map_err(candle_core::Error::wrap)?.to_dtype(y.dtype())?;
+                y + delta
+            }
             None => Ok(y),
         }
     }
+
+    /// `W` as f32 `[out, in]` (for merging an adapter and for exports).
+    pub fn dense_weight(&self) -> candle_core::Result<Tensor> {
+        match &self.base {
+            LinearBase::Fast { weight, pad } => {
+                let w = match weight {
+                    QMatMul::QTensor(q) => q.dequantize(&Device::Cpu)?,
+                    QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?,
+                };
+                w.narrow(1, 0, w.dim(1)? - pad)
+            }
+            LinearBase::Frozen(f) => f.weight().rows(0..self.out_dim).map_err(candle_core::Error::wrap),
+        }
+    }
+}
+
+/// FNV-1a of a layer name: a stable per-layer salt for dropout seeds.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A token embedding table, kept quantized when the file is (rows are dequantized
@@ -104,6 +152,45 @@ pub enum WeightMode {
     AsStored,
     /// Every weight dequantized to f32: exact reference arithmetic, 4-8x the memory.
     F32,
+    /// For training: linear layers frozen in the given storage, with a backward
+    /// pass to their input (see [`LinearBase::Frozen`]).
+    Frozen(BaseQuant),
+}
+
+/// How a frozen base is stored while adapters train on top of it (`--quant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaseQuant {
+    /// 4-bit NormalFloat with double-quantized block scales (QLoRA).
+    #[default]
+    Nf4,
+    /// 8-bit (GGUF's Q8_0, blocks of 32 with an f16 scale).
+    Q8,
+    /// The model file's own quantization, unchanged.
+    Gguf,
+    /// Full precision (f32): the exact reference, 8x NF4's memory.
+    None,
+}
+
+impl BaseQuant {
+    pub fn parse(s: &str) -> Option<BaseQuant> {
+        match s {
+            "nf4" => Some(BaseQuant::Nf4),
+            "q8" => Some(BaseQuant::Q8),
+            "gguf" => Some(BaseQuant::Gguf),
+            "none" | "f32" => Some(BaseQuant::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BaseQuant::Nf4 => "nf4",
+            BaseQuant::Q8 => "q8",
+            BaseQuant::Gguf => "gguf",
+            BaseQuant::None => "none",
+        }
+    }
 }
 
 pub struct Weights {
@@ -256,7 +343,7 @@ impl Weights {
     /// The linear layer `prefix.weight` (+ `prefix.bias` when `bias`).
     pub fn linear(&mut self, prefix: &str, bias: bool) -> Result<Linear> {
         let wname = format!("{prefix}.weight");
-        let (weight, pad) = match &self.store {
+        let base = match &self.store {
             Store::Gguf { .. } => {
                 let mut q = self.gguf_qtensor(&wname)?;
                 if self.arch == Arch::Llama {
@@ -266,12 +353,15 @@ impl Weights {
                         q = unpermute_rows(&q, self.kv_heads)?;
                     }
                 }
-                self.to_matmul(q)?
+                self.base_from_gguf(q, &wname)?
             }
-            Store::Safetensors { .. } => (QMatMul::Tensor(self.st_tensor(&wname)?.to_device(&self.device)?), 0),
+            Store::Safetensors { .. } => {
+                let t = self.st_tensor(&wname)?;
+                self.base_from_f32(t, &wname)?
+            }
         };
         let bias = if bias { Some(self.vector(&format!("{prefix}.bias"))?) } else { None };
-        make_linear(weight, pad, bias)
+        make_linear(prefix, base, bias)
     }
 
     /// The output projection: `lm_head`, or the token embedding when the two are tied.
@@ -280,21 +370,77 @@ impl Weights {
             return self.linear("lm_head", false);
         }
         let embed = "model.embed_tokens.weight";
-        let (weight, pad) = match &self.store {
+        let base = match &self.store {
             Store::Gguf { .. } => {
                 let q = self.gguf_qtensor(embed)?;
-                self.to_matmul(q)?
+                self.base_from_gguf(q, embed)?
             }
-            Store::Safetensors { .. } => (QMatMul::Tensor(self.st_tensor(embed)?.to_device(&self.device)?), 0),
+            Store::Safetensors { .. } => {
+                let t = self.st_tensor(embed)?;
+                self.base_from_f32(t, embed)?
+            }
         };
-        make_linear(weight, pad, None)
+        make_linear("lm_head", base, None)
+    }
+
+    fn base_from_gguf(&self, q: QTensor, name: &str) -> Result<LinearBase> {
+        match self.mode {
+            WeightMode::Frozen(quant) => self.frozen(Frozen::Gguf(q), quant, name),
+            _ => {
+                let (weight, pad) = self.to_matmul(q)?;
+                Ok(LinearBase::Fast { weight, pad })
+            }
+        }
+    }
+
+    fn base_from_f32(&self, t: Tensor, name: &str) -> Result<LinearBase> {
+        match self.mode {
+            WeightMode::Frozen(quant) => self.frozen(Frozen::F32(t), quant, name),
+            _ => Ok(LinearBase::Fast { weight: QMatMul::Tensor(t.to_device(&self.device)?), pad: 0 }),
+        }
+    }
+
+    /// A frozen base in the storage `quant` asks for (see [`BaseQuant`]).
+    fn frozen(&self, w: Frozen, quant: BaseQuant, name: &str) -> Result<LinearBase> {
+        use qlora::FrozenWeight;
+        let f32_of = |w: &Frozen| -> Result<Tensor> {
+            Ok(match w {
+                Frozen::Gguf(q) => q.dequantize(&Device::Cpu)?,
+                Frozen::F32(t) => t.to_device(&Device::Cpu)?,
+            })
+        };
+        let weight = match (quant, &w) {
+            (BaseQuant::None, _) | (BaseQuant::Gguf, Frozen::F32(_)) => FrozenWeight::Dense(f32_of(&w)?),
+            (BaseQuant::Gguf, Frozen::Gguf(q)) if is_float(q.dtype()) => FrozenWeight::Dense(f32_of(&w)?),
+            (BaseQuant::Gguf, Frozen::Gguf(_)) => {
+                let Frozen::Gguf(q) = w else { unreachable!() };
+                FrozenWeight::Quantized(Arc::new(q))
+            }
+            (BaseQuant::Q8, Frozen::Gguf(q)) if q.dtype() == GgmlDType::Q8_0 => {
+                let Frozen::Gguf(q) = w else { unreachable!() };
+                FrozenWeight::Quantized(Arc::new(q))
+            }
+            (BaseQuant::Q8, _) => {
+                let t = f32_of(&w)?;
+                if t.dim(1)? % 32 != 0 {
+                    return Err(EngineError::Unsupported(format!(
+                        "8-bit storage needs rows that are a multiple of 32 values, and `{name}` has {}; train with --quant nf4 or none",
+                        t.dim(1)?
+                    )));
+                }
+                FrozenWeight::Quantized(Arc::new(QTensor::quantize(&t, GgmlDType::Q8_0)?))
+            }
+            (BaseQuant::Nf4, _) => FrozenWeight::Nf4(qlora::Nf4Tensor::quantize(&f32_of(&w)?).map_err(|e| EngineError::Other(format!("`{name}`: {e}")))?),
+        };
+        let f = qlora::FrozenLinear::new(weight, None).map_err(|e| EngineError::Other(format!("`{name}`: {e}")))?;
+        Ok(LinearBase::Frozen(f))
     }
 
     pub fn embedding(&mut self, hf_name: &str) -> Result<Embedding> {
         match &self.store {
             Store::Gguf { .. } => {
                 let q = self.gguf_qtensor(hf_name)?;
-                if is_float(q.dtype()) || self.mode == WeightMode::F32 {
+                if is_float(q.dtype()) || matches!(self.mode, WeightMode::F32 | WeightMode::Frozen(BaseQuant::None)) {
                     Ok(Embedding::Dense(q.dequantize(&self.device)?))
                 } else {
                     Ok(Embedding::Quantized(Arc::new(q)))
@@ -330,13 +476,25 @@ impl Weights {
     }
 }
 
-/// A `Linear` around a weight whose last `pad` columns are padding.
-fn make_linear(weight: QMatMul, pad: usize, bias: Option<Tensor>) -> Result<Linear> {
-    let (out_dim, padded_in) = match &weight {
-        QMatMul::QTensor(q) => q.shape().dims2()?,
-        QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?,
+/// A weight on its way to a frozen base.
+enum Frozen {
+    Gguf(QTensor),
+    F32(Tensor),
+}
+
+/// A `Linear` named `name` around a base (a fast base's last `pad` columns are padding).
+fn make_linear(name: &str, base: LinearBase, bias: Option<Tensor>) -> Result<Linear> {
+    let (out_dim, in_dim) = match &base {
+        LinearBase::Fast { weight, pad } => {
+            let (o, i) = match weight {
+                QMatMul::QTensor(q) => q.shape().dims2()?,
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?,
+            };
+            (o, i - pad)
+        }
+        LinearBase::Frozen(f) => (f.out_dim(), f.in_dim()),
     };
-    Ok(Linear { weight, bias, in_dim: padded_in - pad, out_dim, pad })
+    Ok(Linear { name: name.to_string(), base, bias, in_dim, out_dim, adapter: None })
 }
 
 /// Appends one all-zero Q8_0 block (32 zero columns) to every row (see `Linear`).

@@ -9,6 +9,7 @@ mod cmd_data;
 mod cmd_demo;
 mod cmd_generate;
 mod cmd_info;
+mod cmd_train;
 mod common;
 
 #[derive(Parser)]
@@ -33,6 +34,8 @@ enum Command {
     Info(cmd_info::Args),
     /// The headless tour on the default model.
     Demo(cmd_demo::Args),
+    /// Fine-tune a model on chat records (QLoRA), writing a PEFT adapter.
+    Train(Box<cmd_train::Args>),
     /// Measure speed against the reference implementations.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -51,6 +54,7 @@ fn main() {
         Command::Bench(c) => cmd_bench::run(c),
         Command::Demo(a) => cmd_demo::run(a),
         Command::Data(c) => cmd_data::run(c),
+        Command::Train(a) => cmd_train::run(*a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
