@@ -100,6 +100,7 @@ def configure_threads(threads: int) -> None:
         raise ReferenceError(f"--threads must be at least 1, got {threads}")
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF progress bars would bury the log
 
 
 def init_torch(threads: int):
