@@ -48,11 +48,35 @@ impl Model {
         Self::load_with(path, WeightMode::Fast, device)
     }
 
-    /// Loads with a chosen weight mode (GGUF only; safetensors are always f32).
+    /// Loads with a chosen weight mode (safetensors folders hold f32 weights: for
+    /// them every mode but `Frozen` means f32).
     pub fn load_with(path: &Path, mode: WeightMode, device: &Device) -> Result<Model> {
         match ModelSource::detect(path)? {
             ModelSource::Gguf(p) => Self::load_gguf(&p, mode, device),
-            ModelSource::HfFolder(p) => Self::load_hf(&p, device),
+            ModelSource::HfFolder(p) => Self::load_hf(&p, mode, device),
+        }
+    }
+
+    /// The model's shape and its size on disk, without loading any weight.
+    pub fn peek_config(path: &Path) -> Result<(Config, u64)> {
+        match ModelSource::detect(path)? {
+            ModelSource::Gguf(p) => {
+                let mut f = std::fs::File::open(&p).map_err(|e| EngineError::io(&p, e))?;
+                let bytes = f.metadata().map_err(|e| EngineError::io(&p, e))?.len();
+                let content = gguf_file::Content::read(&mut f)
+                    .map_err(|e| EngineError::Corrupt { path: p.clone(), why: format!("cannot read the GGUF header ({})", crate::error::first_line(&e)) })?;
+                Ok((Config::from_gguf(&p, &content)?, bytes))
+            }
+            ModelSource::HfFolder(dir) => {
+                let cfg_path = dir.join("config.json");
+                let text = std::fs::read_to_string(&cfg_path).map_err(|e| EngineError::io(&cfg_path, e))?;
+                let json: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| EngineError::BadConfig { path: cfg_path.clone(), why: format!("not valid JSON: {e}") })?;
+                let bytes = std::fs::read_dir(&dir)
+                    .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "safetensors")).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+                    .unwrap_or(0);
+                Ok((Config::from_hf_json(&cfg_path, &json)?, bytes))
+            }
         }
     }
 
@@ -88,7 +112,7 @@ impl Model {
         Ok(Model { net, vocab, template, info, device: device.clone() })
     }
 
-    fn load_hf(dir: &Path, device: &Device) -> Result<Model> {
+    fn load_hf(dir: &Path, mode: WeightMode, device: &Device) -> Result<Model> {
         let cfg_path = dir.join("config.json");
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| EngineError::io(&cfg_path, e))?;
         let json: serde_json::Value = serde_json::from_str(&text)
@@ -96,7 +120,7 @@ impl Model {
         let cfg = Config::from_hf_json(&cfg_path, &json)?;
         let vocab = vocab::Vocab::from_hf_dir(dir).map_err(|source| EngineError::Tokenizer { path: dir.to_path_buf(), source })?;
         let template = vocab::ChatTemplate::from_hf_dir(dir).map_err(|source| EngineError::Tokenizer { path: dir.to_path_buf(), source })?;
-        let mut w = Weights::from_safetensors_dir(dir, cfg.heads, cfg.kv_heads, cfg.arch, device)?;
+        let mut w = Weights::from_safetensors_dir(dir, cfg.heads, cfg.kv_heads, cfg.arch, mode, device)?;
         let net = build(cfg.clone(), &mut w, device)?;
         let file_bytes = std::fs::read_dir(dir)
             .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())

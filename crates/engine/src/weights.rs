@@ -231,7 +231,11 @@ impl Weights {
 
     /// Opens every `*.safetensors` file of a folder (single or sharded) and indexes
     /// the tensor names. Header offsets are validated by the safetensors crate.
-    pub fn from_safetensors_dir(dir: &Path, heads: usize, kv_heads: usize, arch: Arch, device: &Device) -> Result<Weights> {
+    pub fn from_safetensors_dir(dir: &Path, heads: usize, kv_heads: usize, arch: Arch, mode: WeightMode, device: &Device) -> Result<Weights> {
+        let mode = match mode {
+            WeightMode::Frozen(q) => WeightMode::Frozen(q),
+            _ => WeightMode::F32,
+        };
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| EngineError::io(dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -270,7 +274,7 @@ impl Weights {
             }
             files.push(StFile { path: p.clone(), mmap, data_start: 8 + header_len, header });
         }
-        Ok(Weights { path: dir.to_path_buf(), mode: WeightMode::F32, arch, heads, kv_heads, device: device.clone(), store: Store::Safetensors { files, index } })
+        Ok(Weights { path: dir.to_path_buf(), mode, arch, heads, kv_heads, device: device.clone(), store: Store::Safetensors { files, index } })
     }
 
     pub fn path(&self) -> &Path {
@@ -410,7 +414,14 @@ impl Weights {
             })
         };
         let weight = match (quant, &w) {
-            (BaseQuant::None, _) | (BaseQuant::Gguf, Frozen::F32(_)) => FrozenWeight::Dense(f32_of(&w)?),
+            (BaseQuant::Gguf, Frozen::F32(_)) => {
+                return Err(EngineError::Unsupported(
+                    "--quant gguf keeps a GGUF file's own quantization, but this model is a folder of unquantized safetensors; \
+                     choose --quant nf4 (4-bit), q8 or none"
+                        .into(),
+                ))
+            }
+            (BaseQuant::None, _) => FrozenWeight::Dense(f32_of(&w)?),
             (BaseQuant::Gguf, Frozen::Gguf(q)) if is_float(q.dtype()) => FrozenWeight::Dense(f32_of(&w)?),
             (BaseQuant::Gguf, Frozen::Gguf(_)) => {
                 let Frozen::Gguf(q) = w else { unreachable!() };

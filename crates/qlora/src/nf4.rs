@@ -15,6 +15,7 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
 use candle_core::{DType, Device, Shape, Tensor};
 
 use crate::{QloraError, Result};
@@ -160,7 +161,14 @@ impl Nf4Tensor {
             return Err(QloraError::RowsOutOfRange { start: rows.start, end: rows.end, rows: n_rows });
         }
         let mut out = vec![0f32; rows.len() * cols];
-        self.dequantize_into(rows.start * cols..rows.end * cols, &mut out);
+        // In parallel, in chunks of whole blocks (the decode is memory-bound and
+        // runs three times per layer and micro-batch in training).
+        const CHUNK: usize = BLOCK * 1024;
+        let start = rows.start * cols;
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(k, o)| {
+            let s = start + k * CHUNK;
+            self.dequantize_into(s..s + o.len(), o);
+        });
         Ok(Tensor::from_vec(out, (rows.len(), cols), &Device::Cpu)?)
     }
 }

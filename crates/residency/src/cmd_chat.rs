@@ -9,13 +9,16 @@ use anyhow::Result;
 use engine::{generate, GenerateOptions, Model};
 use vocab::Message;
 
-use crate::common::{cancel_on_ctrl_c, load_model, model_path, SamplingArgs};
+use crate::common::{cancel_on_ctrl_c, load_adapter, load_model, model_path, SamplingArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// A .gguf file or a Hugging Face folder (default: the SmolLM2 fixture).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// A LoRA adapter folder (PEFT format, e.g. what `residency train` wrote) to apply.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
     /// A system prompt (a persona, instructions).
     #[arg(long)]
     system: Option<String>,
@@ -37,7 +40,10 @@ pub fn prompt_ids(model: &Model, messages: &[Message]) -> Result<Vec<u32>> {
 
 pub fn run(a: Args) -> Result<()> {
     let path = model_path(a.model.as_deref())?;
-    let model = load_model(&path)?;
+    let mut model = load_model(&path)?;
+    if let Some(dir) = &a.adapter {
+        load_adapter(&mut model, dir)?;
+    }
     if model.template.is_fallback() {
         eprintln!(
             "note: this model has no chat template of its own; using the `{}` template. Replies may be poor: it is probably a base model, not a chat model.",

@@ -6,13 +6,16 @@ use std::path::PathBuf;
 use anyhow::Result;
 use engine::{generate, GenerateOptions};
 
-use crate::common::{cancel_on_ctrl_c, load_model, model_path, SamplingArgs};
+use crate::common::{cancel_on_ctrl_c, load_adapter, load_model, model_path, SamplingArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// A .gguf file or a Hugging Face folder (default: the SmolLM2 fixture).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// A LoRA adapter folder (PEFT format) to apply.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
     #[arg(long)]
     prompt: String,
     #[arg(long, default_value_t = 128)]
@@ -29,7 +32,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let path = model_path(a.model.as_deref())?;
-    let model = load_model(&path)?;
+    let mut model = load_model(&path)?;
+    if let Some(dir) = &a.adapter {
+        load_adapter(&mut model, dir)?;
+    }
     let ids = model.vocab.encode(&a.prompt, model.vocab.add_bos(), true)?;
     let opts = GenerateOptions { max_tokens: a.max_tokens, sampling: a.sampling.params()?, stop: vec![], stop_at_eos: true };
     let mut out = std::io::stdout().lock();

@@ -137,14 +137,15 @@ pub fn run(a: Args) -> Result<()> {
             return;
         }
         match e {
-            Event::Started { total_steps, trainable_params, examples, holdout_examples, resumed_from, data, holdout } => {
+            Event::Started { total_steps, trainable_params, examples, holdout_examples, resumed_from, data, holdout, memory_estimate } => {
                 bar.set_length(*total_steps as u64);
                 eprintln!("{}", data.summary());
                 if let Some(h) = holdout {
                     eprintln!("holdout {}", h.summary());
                 }
                 eprintln!(
-                    "training {trainable_params} adapter parameters on {examples} records ({holdout_examples} held out), {total_steps} steps"
+                    "training {trainable_params} adapter parameters on {examples} records ({holdout_examples} held out), {total_steps} steps; expected peak memory {} MiB",
+                    memory_estimate.total >> 20
                 );
                 if let Some(s) = resumed_from {
                     eprintln!("resuming after step {s}");

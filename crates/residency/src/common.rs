@@ -55,6 +55,14 @@ pub fn load_model(path: &Path) -> Result<Model> {
     load_model_with(path, weight_mode_from_env())
 }
 
+/// Applies a PEFT LoRA adapter folder to a loaded model, and says so on stderr.
+pub fn load_adapter(model: &mut Model, dir: &Path) -> Result<()> {
+    let cfg = model.load_adapter(dir).with_context(|| format!("could not apply the adapter in {}", dir.display()))?;
+    let layers = model.linears().iter().filter(|l| l.adapter.is_some()).count();
+    eprintln!("adapter: {} (rank {}, {} layers)", dir.display(), cfg.r, layers);
+    Ok(())
+}
+
 pub fn load_model_with(path: &Path, mode: engine::WeightMode) -> Result<Model> {
     Model::load_with(path, mode, &Device::Cpu).with_context(|| "could not load the model".to_string())
 }

@@ -9,6 +9,7 @@ mod cmd_data;
 mod cmd_demo;
 mod cmd_generate;
 mod cmd_info;
+mod cmd_merge;
 mod cmd_train;
 mod common;
 
@@ -36,6 +37,8 @@ enum Command {
     Demo(cmd_demo::Args),
     /// Fine-tune a model on chat records (QLoRA), writing a PEFT adapter.
     Train(Box<cmd_train::Args>),
+    /// Fold a LoRA adapter into the base model's weights (a Hugging Face folder).
+    Merge(cmd_merge::Args),
     /// Measure speed against the reference implementations.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -55,6 +58,7 @@ fn main() {
         Command::Demo(a) => cmd_demo::run(a),
         Command::Data(c) => cmd_data::run(c),
         Command::Train(a) => cmd_train::run(*a),
+        Command::Merge(a) => cmd_merge::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

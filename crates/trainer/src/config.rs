@@ -117,6 +117,10 @@ impl TrainConfig {
         Ok(())
     }
 
+    pub fn lora_config(&self) -> qlora::LoraConfig {
+        qlora::LoraConfig { rank: self.rank, alpha: self.alpha, dropout: self.dropout, rslora: self.rslora }
+    }
+
     /// Optimizer steps for `examples` training records.
     pub fn total_steps(&self, examples: usize) -> usize {
         match self.length {

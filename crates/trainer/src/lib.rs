@@ -8,6 +8,7 @@
 //!   evaluation, early stopping, checkpoints, the PEFT adapter and `run.json`.
 //! - `state.rs`: checkpoints written atomically; resuming continues bit for bit.
 //! - `progress.rs`: the events the CLI and the app show.
+//! - `memory.rs`: the peak-memory estimate that refuses runs that cannot fit.
 //!
 //! The frozen base and its backward pass, the adapters and gradient
 //! checkpointing are in the qlora crate; the model forward passes in the engine.
@@ -15,6 +16,7 @@
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod memory;
 pub mod optim;
 pub mod progress;
 pub mod state;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataReport;
+use crate::memory::MemoryEstimate;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -18,6 +19,7 @@ pub enum Event {
         resumed_from: Option<usize>,
         data: DataReport,
         holdout: Option<DataReport>,
+        memory_estimate: MemoryEstimate,
     },
     Step(StepMetrics),
     Eval(EvalRecord),

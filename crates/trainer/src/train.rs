@@ -12,13 +12,14 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, D};
 use engine::adapter::{self, AdapterConfig};
 use engine::{Model, Pass, WeightMode};
-use qlora::{GradSink, LoraConfig};
+use qlora::GradSink;
 use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::config::TrainConfig;
 use crate::data::{self, Batch, DataReport, Example, IGNORE};
 use crate::error::{Result, TrainError};
+use crate::memory::{self, MemoryEstimate};
 use crate::optim::{clip_global_norm, lr_at, AdamW};
 use crate::progress::{process_memory, EvalRecord, Event, Status, StepMetrics};
 use crate::state::{self, Best, Cursor, RngState, State, Tensors};
@@ -39,6 +40,8 @@ pub struct Trainer {
     state: State,
     best_adapter: Option<HashMap<String, Tensor>>,
     resumed_from: Option<usize>,
+    /// Predicted peak memory (see memory.rs).
+    pub estimate: MemoryEstimate,
     sink: GradSink,
     pad: u32,
     batches: Option<(usize, Vec<Vec<usize>>)>,
@@ -69,6 +72,17 @@ impl Trainer {
             (config, None)
         };
         config.validate()?;
+        let (shape, file_bytes) = Model::peek_config(&config.model)?;
+        let estimate = memory::estimate(&shape, file_bytes, &config);
+        if let Some(have) = memory::available() {
+            if estimate.total > have {
+                return Err(TrainError::WillNotFit {
+                    need_mib: MemoryEstimate::mib(estimate.total),
+                    have_mib: MemoryEstimate::mib(have),
+                    advice: memory::advice(&config, &estimate),
+                });
+            }
+        }
         let mut model = Model::load_with(&config.model, WeightMode::Frozen(config.quant), &Device::Cpu)?;
         let (train, data_report) = data::load(&config.data, &model.vocab, &model.template, config.seq_len)?;
         if train.is_empty() {
@@ -85,7 +99,7 @@ impl Trainer {
             }
             None => (Vec::new(), None),
         };
-        let lora = LoraConfig { rank: config.rank, alpha: config.alpha, dropout: config.dropout, rslora: config.rslora };
+        let lora = config.lora_config();
         let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
         let trainable_params = adapter::attach_new(&mut model, &lora, &config.targets, &mut rng)?;
         let vars = model.adapter_vars();
@@ -134,6 +148,7 @@ impl Trainer {
             state,
             best_adapter,
             resumed_from,
+            estimate,
             sink: GradSink::new(),
             pad,
             batches: None,
@@ -154,6 +169,7 @@ impl Trainer {
             resumed_from: self.resumed_from,
             data: self.data_report.clone(),
             holdout: self.holdout_report.clone(),
+            memory_estimate: self.estimate.clone(),
         });
         self.write_run_json(Status::Running)?;
         let started = Instant::now();
@@ -345,7 +361,7 @@ impl Trainer {
     }
 
     fn adapter_config(&self) -> AdapterConfig {
-        let lora = LoraConfig { rank: self.config.rank, alpha: self.config.alpha, dropout: self.config.dropout, rslora: self.config.rslora };
+        let lora = self.config.lora_config();
         let base = self.config.model.display().to_string();
         AdapterConfig::new(&lora, &self.config.targets, &base)
     }
@@ -398,6 +414,7 @@ impl Trainer {
             config: &'a TrainConfig,
             model: &'a engine::ModelInfo,
             trainable_params: usize,
+            memory_estimate: &'a MemoryEstimate,
             total_steps: usize,
             steps_done: usize,
             data: &'a DataReport,
@@ -417,6 +434,7 @@ impl Trainer {
             config: &self.config,
             model: &self.model.info,
             trainable_params: self.trainable_params,
+            memory_estimate: &self.estimate,
             total_steps: self.total_steps,
             steps_done: self.state.step,
             data: &self.data_report,
