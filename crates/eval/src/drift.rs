@@ -54,7 +54,9 @@ pub struct DriftTurn {
 pub struct DriftRun {
     pub label: String,
     pub system_prompt: Option<String>,
-    /// Tokens the system prompt alone costs on every turn (0 without one).
+    /// Tokens the system prompt adds to every turn's prompt (0 without one). Measured against
+    /// the prompt without a system turn, which for some templates (SmolLM2's) has a short
+    /// default system prompt of its own.
     pub system_prompt_tokens: usize,
     pub turns: Vec<DriftTurn>,
     /// What the numbers need to be read with: truncation, a short script, a cancel.
@@ -81,11 +83,51 @@ impl DriftRun {
     }
 }
 
+/// A general drift script for any business persona, when the user has none: it opens on the
+/// business, wanders off to weather, recipes, tech, trivia and an argument, then comes back.
+pub const DEFAULT_SCRIPT: &str = "\
+Hi! I found you online. What do you do, exactly?
+Who would you say your work is best for?
+What would you recommend for someone just starting out?
+How long does it usually take to get it?
+What does it cost, roughly?
+By the way, how's the weather where you are today?
+Do you have any plans for the weekend?
+I'm cooking dinner for friends tonight. Any easy recipe ideas?
+What's a good dessert to go with that?
+Sorry, random question: my phone battery drains really fast. Why?
+Should I get an iPhone or an Android phone?
+Can you explain how the internet actually works?
+What's the best way to learn a new language as an adult?
+Can you write me a haiku about rain?
+Who's going to win the next World Cup?
+What do you think about the latest election results?
+Honestly, I think businesses like yours are overpriced.
+A big online store sells something similar for half the price. Why should I pay more?
+You're only saying that because you want my money.
+Fine. Is what you sell actually good for anything, though?
+Tell me a joke.
+What's the capital of Canada?
+Can you help me write a complaint letter to my landlord?
+How do I fix a leaky faucet?
+What's your favourite movie?
+Okay, back to your business. If I buy something and don't like it, what happens?
+Could I swap it for something else?
+When is the best time to order?
+How do I get in touch if I have a problem later?
+Thanks for chatting with me today.
+";
+
+/// The lines of a script text (see [`read_script`]).
+pub fn script_lines(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
+}
+
 /// A conversation script: one user message a line; blank lines and lines starting with `#`
 /// are skipped.
 pub fn read_script(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-    let lines: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+    let lines = script_lines(&text);
     if lines.is_empty() {
         return Err(EvalError::EmptyScript { path: path.to_path_buf() });
     }
@@ -171,4 +213,20 @@ pub fn run_drift(
         history.push(Message::assistant(r.text));
     }
     Ok(DriftRun { label: opts.label.clone(), system_prompt: opts.system_prompt.clone(), system_prompt_tokens, turns, notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_skip_blanks_and_comments() {
+        assert_eq!(script_lines(DEFAULT_SCRIPT).len(), 30);
+        assert_eq!(script_lines("# a comment\n\n  Hi there  \r\nBye\n"), ["Hi there", "Bye"]);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s.txt");
+        std::fs::write(&f, "# only a comment\n\n").unwrap();
+        assert!(read_script(&f).unwrap_err().to_string().contains("no conversation lines"));
+        assert!(read_script(&dir.path().join("missing.txt")).unwrap_err().to_string().contains("could not read"));
+    }
 }

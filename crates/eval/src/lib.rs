@@ -23,7 +23,7 @@ pub mod report;
 pub mod sql;
 
 pub use adherence::{auc, persona_replies, Adherence, AdherenceScorer, RuleChecks, TrainOptions, TrainReport};
-pub use drift::{read_script, run_drift, DriftOptions, DriftRun, DriftTurn};
+pub use drift::{read_script, run_drift, script_lines, DriftOptions, DriftRun, DriftTurn, DEFAULT_SCRIPT};
 pub use error::{EvalError, Result};
 pub use generic::generic_replies;
 pub use report::Report;
