@@ -5,7 +5,21 @@ use std::path::Path;
 /// The app's own commands. Listing them here makes Tauri generate one
 /// permission per command (`allow-hardware-info`, ...) and deny any command
 /// not granted in capabilities/default.json.
-const COMMANDS: &[&str] = &["hardware_info", "list_models"];
+const COMMANDS: &[&str] = &[
+    "hardware_info",
+    "list_models",
+    "app_overview",
+    "create_project",
+    "rename_project",
+    "open_project",
+    "add_data_paths",
+    "remove_data_path",
+    "data_view",
+    "refresh_data",
+    "set_build_fixes",
+    "save_persona",
+    "reset_persona",
+];
 
 fn main() {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR"))

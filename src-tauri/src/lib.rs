@@ -1,13 +1,58 @@
-//! The Residency desktop shell: a window showing the web UI (ui/) and a few
-//! commands that call the library crates. No logic of its own lives here.
+//! The Residency desktop shell: a window showing the web UI (ui/) and commands that call the
+//! library crates. The little state it keeps (projects, the last data inspection, folder
+//! watchers) lives in [`session::Session`], over the project store in [`store`].
 
 mod commands;
+pub mod data;
+pub mod session;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tauri::{Emitter, Manager};
+
+/// Overrides the app-data folder (tests run the real app without touching a person's projects).
+pub const DATA_DIR_ENV: &str = "RESIDENCY_DATA_DIR";
+
+/// Sends session events to every window.
+struct WindowSink(tauri::AppHandle);
+
+impl session::EventSink for WindowSink {
+    fn emit(&self, event: &str, payload: serde_json::Value) {
+        if let Err(e) = self.0.emit(event, payload) {
+            eprintln!("Residency could not send {event} to the window: {e}");
+        }
+    }
+}
 
 pub fn run() {
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .setup(|app| {
+            let dir = match std::env::var_os(DATA_DIR_ENV) {
+                Some(d) if !d.is_empty() => PathBuf::from(d),
+                _ => app.path().app_data_dir()?,
+            };
+            let store = store::Store::open(&dir)?;
+            let session = session::Session::open(store, Arc::new(WindowSink(app.handle().clone())));
+            app.manage(session);
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::hardware_info,
-            commands::list_models
+            commands::list_models,
+            commands::app_overview,
+            commands::create_project,
+            commands::rename_project,
+            commands::open_project,
+            commands::add_data_paths,
+            commands::remove_data_path,
+            commands::data_view,
+            commands::refresh_data,
+            commands::set_build_fixes,
+            commands::save_persona,
+            commands::reset_persona,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {
