@@ -5,8 +5,9 @@
 //   E2E_SCREENSHOTS  folder for the screenshots (default ./screenshots)
 //   E2E_RESULT       file to write "passed failed" counts to (optional)
 //   E2E_FIXTURE      model name expected in the list (default the SmolLM2 fixture)
-import { Builder, By, until } from "selenium-webdriver";
-import { mkdirSync, writeFileSync } from "node:fs";
+//   RESIDENCY_DATA_DIR the app's (empty) data folder for this run (run.sh makes one)
+import { Builder, By, Key, until } from "selenium-webdriver";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 const app = process.env.E2E_APP;
@@ -16,6 +17,11 @@ const fixture = process.env.E2E_FIXTURE ?? "SmolLM2-135M-Instruct.Q4_1";
 const SCREENS = ["data", "model", "persona", "train", "chat"];
 const TITLES = ["Data", "Model", "Persona", "Train", "Chat"];
 const WAIT = 20_000;
+const dataDir = process.env.RESIDENCY_DATA_DIR;
+const demo = path.resolve(import.meta.dirname, "../../demo/coffee-roaster");
+const PERSONA = "Maggie of Ember & Oak Roasters";
+const EDITED = "Maggie, head roaster at Ember & Oak";
+const PROJECT = "Ember & Oak Roasters";
 
 let passed = 0;
 let failed = 0;
@@ -58,6 +64,15 @@ async function screenshotAll(driver, theme) {
     }
     await driver.sleep(150); // let the hover/transition settle
     await screenshot(driver, `${theme}-${id}`);
+    if (id === "data") {
+      // The report is longer than the window: also show the findings and the preview.
+      for (const [name, sel] of [["report", "quality-report"], ["preview", "preview"]]) {
+        await driver.executeScript(`document.querySelector('[data-testid=${sel}]')?.scrollIntoView()`);
+        await driver.sleep(150);
+        await screenshot(driver, `${theme}-data-${name}`);
+      }
+      await driver.executeScript("document.querySelector('main').scrollTop = 0");
+    }
     if (id === "model") {
       // The list is longer than the window: also show its end, folders opened.
       await driver.executeScript(
@@ -71,6 +86,55 @@ async function screenshotAll(driver, theme) {
   }
 }
 
+/** textContent, which WebKitWebDriver gives even where getText() is "" (see the hardware check). */
+async function textOf(driver, locator) {
+  const el = await driver.findElement(locator);
+  return driver.executeScript("return arguments[0].textContent.trim()", el);
+}
+
+async function startApp() {
+  const driver = await new Builder()
+    .usingServer(server)
+    .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
+    .build();
+  activeDriver = driver;
+  await driver.wait(until.elementLocated(byTestId("nav-model")), WAIT, "the sidebar never appeared");
+  return driver;
+}
+
+/** Sends Tauri's own drag-and-drop event, as the window does when folders are dropped on it:
+ * the Data screen's drop handler then calls add_data_paths, the same path as a real drop. */
+async function dropPaths(driver, paths) {
+  const result = await driver.executeAsyncScript(
+    `const done = arguments[arguments.length - 1];
+     window.__TAURI_INTERNALS__
+       .invoke("plugin:event|emit", { event: "tauri://drag-drop", payload: { paths: arguments[0], position: { x: 400, y: 200 } } })
+       .then(() => done("ok"), (e) => done("failed: " + e));`,
+    paths,
+  );
+  assert(result === "ok", `the drop event could not be sent: ${result}`);
+}
+
+/** Replaces the text of an input or textarea the way a person does (select all, type). */
+async function retype(el, text) {
+  await el.click();
+  await el.sendKeys(Key.chord(Key.CONTROL, "a"), Key.BACK_SPACE);
+  await el.sendKeys(text);
+}
+
+async function findingAt(driver, file, code, line) {
+  return driver.executeScript(
+    `return [...document.querySelectorAll('[data-testid=finding-group]')]
+       .filter((g) => g.dataset.file.endsWith(arguments[0]))
+       .flatMap((g) => [...g.querySelectorAll('[data-testid=finding]')])
+       .filter((f) => f.dataset.code === arguments[1] && f.dataset.line === String(arguments[2]))
+       .map((f) => f.textContent.replace(/\\s+/g, " ").trim())[0] ?? null`,
+    file,
+    code,
+    line,
+  );
+}
+
 async function currentTheme(driver) {
   return driver.executeScript("return document.documentElement.dataset.theme");
 }
@@ -80,15 +144,11 @@ async function main() {
   mkdirSync(shots, { recursive: true });
 
   let driver;
-  await check("the app starts under tauri-driver", async () => {
-    driver = await new Builder()
-      .usingServer(server)
-      .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
-      .build();
-    await driver.wait(until.elementLocated(byTestId("nav-model")), WAIT, "the sidebar never appeared");
+  await check("the app starts under tauri-driver, on the Data screen", async () => {
+    driver = await startApp();
+    await driver.wait(until.elementLocated(byTestId("screen-data")), WAIT, "the Data screen is not the first one");
   });
   if (!driver) return;
-  activeDriver = driver;
 
   try {
     await check("the sidebar shows the five screens in order", async () => {
@@ -96,6 +156,11 @@ async function main() {
       const texts = [];
       for (const el of items) texts.push((await el.findElement(By.css(".nav-title")).getText()).trim());
       assert(JSON.stringify(texts) === JSON.stringify(TITLES), `got ${JSON.stringify(texts)}`);
+    });
+
+    await check("a new install has no project yet", async () => {
+      const name = await textOf(driver, byTestId("project-name"));
+      assert(name === "No project yet", `project shown: ${JSON.stringify(name)}`);
     });
 
     await check("the Model screen opens", async () => {
@@ -136,12 +201,99 @@ async function main() {
       }
     });
 
-    await check("the other screens say honestly that they are coming next", async () => {
-      for (const id of ["data", "persona", "train", "chat"]) {
+    await check("Train and Chat say honestly that they are coming next", async () => {
+      for (const id of ["train", "chat"]) {
         await openScreen(driver, id);
         const el = await driver.findElement(byTestId("coming-next"));
         assert((await el.getText()).includes("Coming next"), `${id} has no "Coming next" notice`);
       }
+    });
+
+    await check("the demo folder dropped on the Data screen is read and reported", async () => {
+      await openScreen(driver, "data");
+      await dropPaths(driver, [demo]);
+      await driver.wait(until.elementLocated(byTestId("quality-report")), WAIT * 3, "no quality report after the drop");
+      const records = parseInt((await textOf(driver, byTestId("data-records"))).replace(/,/g, ""), 10);
+      assert(records > 100, `only ${records} examples read`);
+      const paths = await textOf(driver, byTestId("data-paths"));
+      assert(paths.includes("coffee-roaster"), `the folder is not listed: ${paths}`);
+      const name = await textOf(driver, byTestId("project-name"));
+      assert(name === "My assistant", `a first project was not made: ${JSON.stringify(name)}`);
+    });
+
+    await check("the report shows the invalid JSON on chats.jsonl line 67, with a suggested fix", async () => {
+      const text = await findingAt(driver, "chats.jsonl", "invalid-json-line", 67);
+      assert(text, "no invalid-json-line finding at chats.jsonl line 67");
+      assert(text.startsWith("Error") && text.includes("Line 67"), `finding reads ${JSON.stringify(text)}`);
+      assert(text.includes("→"), `no suggested fix: ${JSON.stringify(text)}`);
+    });
+
+    await check(`the persona found is "${PERSONA}"`, async () => {
+      const name = await textOf(driver, byTestId("persona-found"));
+      assert(name === PERSONA, `persona shown: ${JSON.stringify(name)}`);
+    });
+
+    await check("the preview shows parsed examples as chat bubbles", async () => {
+      const n = await driver.executeScript("return document.querySelectorAll('[data-testid=preview] .bubble.assistant').length");
+      assert(n >= 3, `${n} assistant bubbles`);
+    });
+
+    await check("a one-click fix is switched on and saved with the project", async () => {
+      const input = await driver.findElement(byTestId("fix-dropDuplicates"));
+      assert(!(await input.isSelected()), "Drop duplicates was already on");
+      await driver.executeScript("arguments[0].closest('label').click()", input);
+      await driver.wait(async () => input.isSelected(), WAIT, "the switch did not turn on");
+      await driver.wait(
+        async () => (await driver.findElements(By.xpath("//*[contains(@class,'badge') and contains(., 'Drop duplicates: on')]"))).length > 0,
+        WAIT,
+        "duplicate findings are not marked as taken care of",
+      );
+    });
+
+    await check("the project is renamed from the sidebar", async () => {
+      await driver.findElement(byTestId("project-current")).click();
+      await driver.findElement(byTestId("project-rename")).click();
+      await retype(await driver.findElement(byTestId("project-name-input")), PROJECT);
+      await driver.findElement(byTestId("project-name-ok")).click();
+      await driver.wait(async () => (await textOf(driver, byTestId("project-name"))) === PROJECT, WAIT, "the name did not change");
+    });
+
+    await check("the Persona screen shows the card from persona.toml, edits it and saves it with the project", async () => {
+      await openScreen(driver, "persona");
+      const nameEl = await driver.wait(until.elementLocated(byTestId("persona-name")), WAIT);
+      await driver.wait(async () => (await nameEl.getAttribute("value")) === PERSONA, WAIT, "the name field is not Maggie's");
+      const source = await textOf(driver, byTestId("persona-source"));
+      assert(source.includes("persona.toml"), `source badge: ${JSON.stringify(source)}`);
+      const forbidden = await driver.findElement(byTestId("persona-forbidden")).getAttribute("value");
+      assert(forbidden.split("\n").includes("Best regards"), `forbidden phrases: ${JSON.stringify(forbidden)}`);
+      await retype(nameEl, EDITED);
+      const style = await driver.findElement(byTestId("persona-style"));
+      // WebDriver types "\n" as nothing here: a new line is the Enter key.
+      await style.click();
+      await driver.executeScript("const t = arguments[0]; t.setSelectionRange(t.value.length, t.value.length)", style);
+      await style.sendKeys(Key.ENTER);
+      await style.sendKeys("Mention the weekly cupping on Saturdays.");
+      const typed = await style.getAttribute("value");
+      assert(typed.endsWith("\nMention the weekly cupping on Saturdays."), `style rules typed: ${JSON.stringify(typed.slice(-80))}`);
+      const prompt = await textOf(driver, byTestId("persona-prompt"));
+      assert(prompt.startsWith(`You are ${EDITED}.`), `prompt preview: ${prompt.slice(0, 80)}`);
+      await driver.findElement(byTestId("persona-save")).click();
+      await driver.wait(until.elementLocated(byTestId("persona-saved")), WAIT, "no saved confirmation");
+      const after = await textOf(driver, byTestId("persona-source"));
+      assert(after.includes(PROJECT), `source badge after saving: ${JSON.stringify(after)}`);
+      // The person's own file is never written.
+      const file = readFileSync(path.join(demo, "persona.toml"), "utf8");
+      assert(file.includes(`name = "${PERSONA}"`) && !file.includes("cupping"), "persona.toml was changed");
+    });
+
+    await check("the project is saved in the app's data folder", async () => {
+      if (!dataDir) return; // run outside run.sh: the app used its default folder
+      const files = readdirSync(path.join(dataDir, "projects")).filter((f) => f.endsWith(".json"));
+      assert(files.length === 1, `project files: ${files}`);
+      const p = JSON.parse(readFileSync(path.join(dataDir, "projects", files[0]), "utf8"));
+      assert(p.name === PROJECT && p.persona?.name === EDITED && p.fixes?.dropDuplicates === true, JSON.stringify(p).slice(0, 300));
+      assert(p.persona.style.at(-1) === "Mention the weekly cupping on Saturdays.", `style saved: ${JSON.stringify(p.persona.style)}`);
+      assert(existsSync(path.join(dataDir, "state.json")), "state.json is missing");
     });
 
     await check("light theme: a screenshot of every screen", async () => {
@@ -174,6 +326,50 @@ async function main() {
   } finally {
     // Always delete the session: one left open makes the next run fail.
     await driver.quit().catch((e) => console.log(`  (closing the session failed: ${e?.message ?? e})`));
+    activeDriver = null;
+  }
+
+  // A second run of the app, as after closing and reopening it.
+  let again;
+  await check("after a restart the app reopens the project", async () => {
+    again = await startApp();
+    await again.wait(async () => (await textOf(again, byTestId("project-name"))) === PROJECT, WAIT, "the project was not reopened");
+  });
+  if (!again) return;
+  try {
+    await check("after a restart the data, the fix and the edited persona are all there", async () => {
+      await openScreen(again, "data");
+      await again.wait(until.elementLocated(byTestId("quality-report")), WAIT * 3, "no report after the restart");
+      assert(await findingAt(again, "chats.jsonl", "invalid-json-line", 67), "the line 67 finding is gone");
+      assert(await again.findElement(byTestId("fix-dropDuplicates")).isSelected(), "Drop duplicates is off again");
+      assert((await textOf(again, byTestId("persona-found"))) === EDITED, "the Data screen does not use the edited persona");
+      await openScreen(again, "persona");
+      const nameEl = await again.wait(until.elementLocated(byTestId("persona-name")), WAIT);
+      assert((await nameEl.getAttribute("value")) === EDITED, `name after restart: ${await nameEl.getAttribute("value")}`);
+      const style = await again.findElement(byTestId("persona-style")).getAttribute("value");
+      assert(style.includes("weekly cupping"), "the added style rule is gone");
+    });
+
+    await check("the project list has the project, and a new one starts empty", async () => {
+      await again.findElement(byTestId("project-current")).click();
+      const items = await again.findElements(byTestId("project-item"));
+      assert(items.length === 1, `${items.length} projects listed`);
+      await again.findElement(byTestId("project-new")).click();
+      await retype(await again.findElement(byTestId("project-name-input")), "Second shop");
+      await again.findElement(byTestId("project-name-ok")).click();
+      await again.wait(async () => (await textOf(again, byTestId("project-name"))) === "Second shop", WAIT);
+      await openScreen(again, "data");
+      assert((await again.findElements(byTestId("quality-report"))).length === 0, "the new project shows old data");
+      // Back to the first one.
+      await again.findElement(byTestId("project-current")).click();
+      for (const it of await again.findElements(byTestId("project-item"))) {
+        if ((await it.getText()).includes(PROJECT)) await it.click();
+      }
+      await again.wait(until.elementLocated(byTestId("quality-report")), WAIT * 3, "switching back did not show the data");
+    });
+  } finally {
+    await again.quit().catch((e) => console.log(`  (closing the session failed: ${e?.message ?? e})`));
+    activeDriver = null;
   }
 }
 

@@ -7,7 +7,8 @@
 # 2. builds the UI (npm) and the app (cargo, debug),
 # 3. starts Xvfb on a free display and tauri-driver (WebKitWebDriver behind it),
 # 4. runs app.test.mjs (selenium-webdriver), which drives the real app window
-#    and saves screenshots of every screen in both themes,
+#    (adds the demo folder, edits the persona, restarts the app on the same
+#    data folder) and saves screenshots of every screen in both themes,
 # 5. always stops everything it started, even on failure or Ctrl-C.
 # The exit code is the test's; the last line is "N passed, N failed".
 #
@@ -121,6 +122,11 @@ export DISPLAY=":$(tr -d '[:space:]' <"$WORK/display")"
 log "Xvfb on display $DISPLAY"
 
 # --- tauri-driver -------------------------------------------------------------
+# The app (started by WebKitWebDriver under tauri-driver, inheriting this
+# environment) keeps its projects in a fresh folder for this run, never in the
+# person's own app-data folder; the test restarts the app on the same folder.
+export RESIDENCY_DATA_DIR="$WORK/app-data"
+mkdir -p "$RESIDENCY_DATA_DIR"
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT=${E2E_PORT:-4444}
 while ! port_free "$PORT" || ! port_free $((PORT + 1)); do
