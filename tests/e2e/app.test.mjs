@@ -7,7 +7,8 @@
 //   E2E_FIXTURE      model name expected in the list (default the SmolLM2 fixture)
 //   RESIDENCY_DATA_DIR the app's (empty) data folder for this run (run.sh makes one)
 import { Builder, By, Key, until } from "selenium-webdriver";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 const app = process.env.E2E_APP;
@@ -294,6 +295,28 @@ async function main() {
       assert(p.name === PROJECT && p.persona?.name === EDITED && p.fixes?.dropDuplicates === true, JSON.stringify(p).slice(0, 300));
       assert(p.persona.style.at(-1) === "Mention the weekly cupping on Saturdays.", `style saved: ${JSON.stringify(p.persona.style)}`);
       assert(existsSync(path.join(dataDir, "state.json")), "state.json is missing");
+    });
+
+    await check("a file added to a watched folder shows up without a click, and the folder can be taken out", async () => {
+      const extra = mkdtempSync(path.join(os.tmpdir(), "residency-e2e-data-"));
+      const chat = (q, a) => JSON.stringify({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] }) + "\n";
+      try {
+        writeFileSync(path.join(extra, "first.jsonl"), chat("Do you roast on Mondays?", "Hi friend, no: Tuesdays and Fridays. Stay toasty, Maggie"));
+        await openScreen(driver, "data");
+        const count = async () => parseInt((await textOf(driver, byTestId("data-records"))).replace(/,/g, ""), 10);
+        const before = await count();
+        await dropPaths(driver, [extra]);
+        await driver.wait(async () => (await count()) === before + 1, WAIT * 3, "the second folder's example was not counted");
+        writeFileSync(path.join(extra, "second.jsonl"), chat("Is the cafe open on Sunday?", "Hi friend, yes, nine to one. Stay toasty, Maggie"));
+        await driver.wait(async () => (await count()) === before + 2, WAIT * 3, "the new file did not show up by itself");
+        const watching = await textOf(driver, byTestId("watching"));
+        assert(watching.includes("second.jsonl"), `the change is not named: ${watching}`);
+        const remove = await driver.findElement(By.css(`[data-testid=data-paths] li:last-child button`));
+        await remove.click();
+        await driver.wait(async () => (await count()) === before, WAIT * 3, "taking the folder out did not update the count");
+      } finally {
+        rmSync(extra, { recursive: true, force: true });
+      }
     });
 
     await check("light theme: a screenshot of every screen", async () => {
