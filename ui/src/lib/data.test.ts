@@ -6,6 +6,7 @@ import {
   droppedPaths,
   fileRows,
   fixOptions,
+  shortenPaths,
   groupFindings,
   kindRows,
   severityTotals,
@@ -130,7 +131,7 @@ describe("summary numbers", () => {
   it("formats token lengths, and has none for an empty dataset", () => {
     const t = tokenFacts(report([]));
     expect(t.find((x) => x.label === "Longest")!.value).toBe("2,300");
-    expect(t.find((x) => x.label === "Typical (median)")!.value).toBe("70");
+    expect(t.find((x) => x.label === "Median")!.value).toBe("70");
     expect(tokenFacts(report([], { stats: stats({ records: 0 }) }))).toEqual([]);
   });
 
@@ -177,5 +178,19 @@ describe("droppedPaths", () => {
   it("takes the last part of a path as its name", () => {
     expect(baseName("/work/demo/coffee-roaster/")).toBe("coffee-roaster");
     expect(baseName("C:\\data\\shop")).toBe("shop");
+  });
+});
+
+describe("shortenPaths", () => {
+  it("writes paths inside the added folders from the folder's name on, in whole messages", () => {
+    const roots = ["/home/a/demo/coffee-roaster", "/home/a/demo/coffee-roaster/notes", "C:\\shop\\data\\"];
+    expect(shortenPaths("same text as /home/a/demo/coffee-roaster/chats.jsonl line 19", roots)).toBe("same text as coffee-roaster/chats.jsonl line 19");
+    // The longest root wins.
+    expect(shortenPaths("/home/a/demo/coffee-roaster/notes/faq.md", roots)).toBe("notes/faq.md");
+    expect(shortenPaths("C:\\shop\\data\\mail.mbox", roots)).toBe("data\\mail.mbox");
+    expect(shortenPaths("/home/a/demo/coffee-roaster", roots)).toBe("coffee-roaster");
+    expect(shortenPaths("/elsewhere/x.csv", roots)).toBe("/elsewhere/x.csv");
+    // A folder whose name starts like a root is not cut.
+    expect(shortenPaths("/home/a/demo/coffee-roaster-old/x", roots)).toBe("/home/a/demo/coffee-roaster-old/x");
   });
 });

@@ -196,7 +196,7 @@ export function tokenFacts(report: Report): { label: string; value: string }[] {
   if (report.stats.records === 0) return [];
   return [
     { label: "Shortest", value: n(t.min) },
-    { label: "Typical (median)", value: n(t.p50) },
+    { label: "Median", value: n(t.p50) },
     { label: "95% are under", value: n(t.p95) },
     { label: "Longest", value: n(t.max) },
     { label: "All together", value: n(t.total) },
@@ -222,7 +222,7 @@ export function fileRows(report: Report): FileRow[] {
 }
 
 /** A record as chat bubbles: the system turn (persona or schema) apart, long turns cut. */
-export function bubbles(r: TrainingRecord, maxChars = 420): { system: string | null; turns: { role: "user" | "assistant"; text: string }[] } {
+export function bubbles(r: TrainingRecord, maxChars = 300): { system: string | null; turns: { role: "user" | "assistant"; text: string }[] } {
   const cut = (s: string) => (s.length > maxChars ? s.slice(0, maxChars).trimEnd() + "…" : s);
   const sys = r.messages.find((m) => m.role === "system");
   return {
@@ -244,6 +244,21 @@ export function droppedPaths(paths: readonly string[] | null | undefined): strin
     const t = p.trim();
     if (!t || !(t.startsWith("/") || /^[A-Za-z]:[\\/]/.test(t) || t.startsWith("\\\\"))) continue;
     if (!out.includes(t)) out.push(t);
+  }
+  return out;
+}
+
+/** Paths inside the added folders, written from the folder's name on: with the folder
+ * /home/a/demo/coffee-roaster added, "/home/a/demo/coffee-roaster/chats.jsonl line 3" reads
+ * "coffee-roaster/chats.jsonl line 3". Works on whole messages that mention paths. */
+export function shortenPaths(text: string, roots: readonly string[]): string {
+  let out = text;
+  for (const root of [...roots].sort((a, b) => b.length - a.length)) {
+    const r = root.replace(/[\\/]+$/, "");
+    if (!r) continue;
+    const name = baseName(r);
+    if (out === r) return name;
+    for (const sep of ["/", "\\"]) out = out.split(r + sep).join(name + sep);
   }
   return out;
 }
