@@ -1,4 +1,4 @@
-//! `residency bench generate`: our engine and llama.cpp on the same GGUF files in
+//! `residency bench generate` (`bench train` is in cmd_bench_train.rs): our engine and llama.cpp on the same GGUF files in
 //! the same run: prompt tokens/s (one long prompt) and generation tokens/s.
 //! llama.cpp runs through `scripts/reference/bench_llamacpp.mjs` (npm
 //! node-llama-cpp, prebuilt); it is a reference for benchmarks only, never shipped.
@@ -17,6 +17,8 @@ use crate::common::load_model;
 pub enum BenchCommand {
     /// Prompt processing and generation speed.
     Generate(GenArgs),
+    /// Training speed and peak memory, against PyTorch + PEFT.
+    Train(crate::cmd_bench_train::TrainArgs),
 }
 
 #[derive(clap::Args)]
@@ -51,7 +53,10 @@ struct Row {
 }
 
 pub fn run(c: BenchCommand) -> Result<()> {
-    let BenchCommand::Generate(a) = c;
+    let a = match c {
+        BenchCommand::Generate(a) => a,
+        BenchCommand::Train(a) => return crate::cmd_bench_train::run(a),
+    };
     let mut rows = Vec::new();
     for path in &a.models {
         let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd_bench;
+mod cmd_bench_train;
 mod cmd_chat;
 mod cmd_data;
 mod cmd_demo;

@@ -72,18 +72,8 @@ impl Trainer {
             (config, None)
         };
         config.validate()?;
-        let (shape, file_bytes) = Model::peek_config(&config.model)?;
-        let estimate = memory::estimate(&shape, file_bytes, &config);
-        if let Some(have) = memory::available() {
-            if estimate.total > have {
-                return Err(TrainError::WillNotFit {
-                    need_mib: MemoryEstimate::mib(estimate.total),
-                    have_mib: MemoryEstimate::mib(have),
-                    advice: memory::advice(&config, &estimate),
-                });
-            }
-        }
-        let mut model = Model::load_with(&config.model, WeightMode::Frozen(config.quant), &Device::Cpu)?;
+        let estimate = check_memory(&config)?;
+        let model = Model::load_with(&config.model, WeightMode::Frozen(config.quant), &Device::Cpu)?;
         let (train, data_report) = data::load(&config.data, &model.vocab, &model.template, config.seq_len)?;
         if train.is_empty() {
             return Err(TrainError::Data(format!(
@@ -99,6 +89,36 @@ impl Trainer {
             }
             None => (Vec::new(), None),
         };
+        Self::assemble(config, model, estimate, (train, data_report), (holdout, holdout_report), restored)
+    }
+
+    /// A run on given examples (benchmarks: synthetic token ids), no holdout.
+    pub fn from_examples(config: TrainConfig, train: Vec<Example>) -> Result<Trainer> {
+        config.validate()?;
+        if train.is_empty() {
+            return Err(TrainError::Data("no examples".into()));
+        }
+        let estimate = check_memory(&config)?;
+        let model = Model::load_with(&config.model, WeightMode::Frozen(config.quant), &Device::Cpu)?;
+        let report = DataReport {
+            file: "(given examples)".into(),
+            records: train.len(),
+            used: train.len(),
+            tokens: train.iter().map(|e| e.ids.len()).sum(),
+            trained_tokens: train.iter().map(|e| e.trained_tokens()).sum(),
+            ..Default::default()
+        };
+        Self::assemble(config, model, estimate, (train, report), (Vec::new(), None), None)
+    }
+
+    fn assemble(
+        config: TrainConfig,
+        mut model: Model,
+        estimate: MemoryEstimate,
+        (train, data_report): (Vec<Example>, DataReport),
+        (holdout, holdout_report): (Vec<Example>, Option<DataReport>),
+        restored: Option<(PathBuf, State, Tensors)>,
+    ) -> Result<Trainer> {
         let lora = config.lora_config();
         let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
         let trainable_params = adapter::attach_new(&mut model, &lora, &config.targets, &mut rng)?;
@@ -172,6 +192,12 @@ impl Trainer {
             memory_estimate: self.estimate.clone(),
         });
         self.write_run_json(Status::Running)?;
+        if !self.holdout.is_empty() && self.state.step == 0 && self.state.evals.is_empty() {
+            // The base model's holdout loss (the adapters start as the identity):
+            // what the run is measured against.
+            let e = self.evaluate()?;
+            on_event(&Event::Eval(e));
+        }
         let started = Instant::now();
         let first_step = self.state.step;
         let mut status = Status::Finished;
@@ -449,6 +475,22 @@ impl Trainer {
         adapter::write_atomic(&self.config.out.join("run.json"), &json)?;
         Ok(())
     }
+}
+
+/// Refuses a run whose predicted peak memory exceeds what the system has free.
+fn check_memory(config: &TrainConfig) -> Result<MemoryEstimate> {
+    let (shape, file_bytes) = Model::peek_config(&config.model)?;
+    let estimate = memory::estimate(&shape, file_bytes, config);
+    if let Some(have) = memory::available() {
+        if estimate.total > have {
+            return Err(TrainError::WillNotFit {
+                need_mib: MemoryEstimate::mib(estimate.total),
+                have_mib: MemoryEstimate::mib(have),
+                advice: memory::advice(config, &estimate),
+            });
+        }
+    }
+    Ok(estimate)
 }
 
 /// Replaces the adapters' values (used to write the best adapter).

@@ -130,22 +130,25 @@ fn training_matches_pytorch_peft_and_our_adapter_loads_in_peft() {
     let torch = load(torch_out.join("adapter/adapter_model.safetensors"));
     let start = load(init.join("adapter_model.safetensors"));
     assert_eq!(ours.len(), torch.len());
-    let (mut worst_rel, mut sum_diff, mut sum_update) = (0f32, 0f64, 0f64);
+    // Adam divides by the gradient's running RMS, so an element whose gradient is
+    // near zero (a few of the 3.5 million) can move by ±lr in one implementation
+    // and not the other; what must agree is each tensor's update as a whole.
+    let (mut worst_tensor, mut worst_name, mut sum_diff, mut sum_update) = (0f64, String::new(), 0f64, 0f64);
     for (name, o) in &ours {
         let t = torch.get(name).unwrap_or_else(|| panic!("PyTorch's adapter lacks {name}"));
-        let s0 = &start[name];
-        let update = (o - s0).unwrap().abs().unwrap();
-        let diff = (o - t).unwrap().abs().unwrap();
-        let max_update = update.max_all().unwrap().to_scalar::<f32>().unwrap();
-        let max_diff = diff.max_all().unwrap().to_scalar::<f32>().unwrap();
-        worst_rel = worst_rel.max(max_diff / max_update.max(1e-12));
-        sum_diff += diff.sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
-        sum_update += update.sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+        let update = (o - &start[name]).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+        let diff = (o - t).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+        if diff / update.max(1e-30) > worst_tensor {
+            worst_tensor = diff / update.max(1e-30);
+            worst_name = name.clone();
+        }
+        sum_diff += diff;
+        sum_update += update;
     }
-    let mean_rel = sum_diff / sum_update;
-    println!("adapter after {steps} steps: worst tensor's max |ours - torch| / max |update| = {worst_rel:.2e}; total |ours - torch| / total |update| = {mean_rel:.2e}");
-    assert!(mean_rel < 1e-2, "adapters differ: {mean_rel:.2e} of the update");
-    assert!(worst_rel < 5e-2, "an adapter tensor differs by {worst_rel:.2e} of its update");
+    let total = sum_diff / sum_update;
+    println!("adapter after {steps} steps: sum |ours - torch| / sum |update| = {total:.2e} overall, {worst_tensor:.2e} for the worst tensor ({worst_name})");
+    assert!(total < 1e-3, "adapters differ by {total:.2e} of the update");
+    assert!(worst_tensor < 2e-2, "{worst_name} differs by {worst_tensor:.2e} of its update");
 
     // Our adapter in PEFT gives our logits.
     let text = "Hi friend, is the Ethiopia Yirgacheffe fresh from the drum?";
