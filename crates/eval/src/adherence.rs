@@ -71,7 +71,14 @@ pub struct RuleChecks {
 impl RuleChecks {
     pub fn check(persona: &Persona, reply: &str) -> RuleChecks {
         let text = collapse(reply);
-        let greeting = persona.greeting.as_deref().map(collapse).filter(|g| !g.is_empty()).map(|g| text.starts_with(&g));
+        // The greeting's words count, not its punctuation ("Hi friend!" opens like "Hi friend,").
+        let greeting = persona
+            .greeting
+            .as_deref()
+            .map(collapse)
+            .map(|g| g.trim_end_matches(|c: char| c.is_ascii_punctuation()).to_string())
+            .filter(|g| !g.is_empty())
+            .map(|g| text.starts_with(&g) && text[g.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric()));
         let signoff = persona
             .signoff
             .as_deref()
@@ -377,7 +384,9 @@ mod tests {
         assert!(good.forbidden_found.is_empty());
         assert_eq!(good.tally(), (6, 6));
         // Flattened onto one line, as in the CSV, still counts.
-        assert_eq!(RuleChecks::check(&p, "Hi friend! Yes. Stay toasty, Maggie").signoff, Some(true));
+        let flat = RuleChecks::check(&p, "Hi friend! Yes. Stay toasty, Maggie");
+        assert_eq!((flat.greeting, flat.signoff), (Some(true), Some(true)));
+        assert_eq!(RuleChecks::check(&p, "Hi friendly people").greeting, Some(false));
         let bad = RuleChecks::check(&p, "Dear Sir or Madam, we apologize for any inconvenience. Best regards");
         assert_eq!(bad.greeting, Some(false));
         assert_eq!(bad.signoff, Some(false));

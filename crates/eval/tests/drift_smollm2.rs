@@ -45,6 +45,21 @@ fn three_turns_with_the_persona_as_system_prompt() {
     assert!(run.turns[1].prompt_tokens > run.turns[0].prompt_tokens + run.turns[0].generated_tokens);
     assert!(run.turns[2].prompt_tokens > run.turns[1].prompt_tokens);
     assert!(run.turns[1].prefilled_tokens < run.turns[1].prompt_tokens / 2, "{:?}", run.turns[1]);
+    // The reply to turn 3, generated from scratch with a fresh cache, is the one the run got
+    // while reusing the cache from turn to turn.
+    let mut messages = vec![vocab::Message::system(opts.system_prompt.clone().unwrap())];
+    for t in &run.turns[..2] {
+        messages.push(vocab::Message::user(t.user.as_str()));
+        messages.push(vocab::Message::assistant(t.reply.as_str()));
+    }
+    messages.push(vocab::Message::user(run.turns[2].user.as_str()));
+    let ids = eval::chat::prompt_ids(&model.vocab, &model.template, &messages).unwrap();
+    assert_eq!(ids.len(), run.turns[2].prompt_tokens);
+    let gen = engine::GenerateOptions { max_tokens: 12, sampling: opts.sampling.clone(), stop: vec![], stop_at_eos: true };
+    let fresh = eval::chat::reply_to(&model, &mut model.new_cache(), &ids, &gen, &AtomicBool::new(false)).unwrap();
+    assert_eq!(fresh.text, run.turns[2].reply);
+    assert_eq!(fresh.prefilled_tokens, fresh.prompt_tokens);
+
     // Greedy decoding: the same run gives the same replies.
     let again = run_drift(&model, &model.vocab, &model.template, &script, &scorer, &opts, &AtomicBool::new(false), |_| {}).unwrap();
     assert_eq!(run.turns.iter().map(|t| &t.reply).collect::<Vec<_>>(), again.turns.iter().map(|t| &t.reply).collect::<Vec<_>>());

@@ -126,7 +126,7 @@ impl Database {
         if !stmt.readonly() {
             return Err("SQLite reports that this statement writes; it was not run".into());
         }
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+        let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let n = columns.len();
         let mut rows_out = Vec::new();
         let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
