@@ -224,6 +224,8 @@ impl Trainer {
                 let path = self.save_checkpoint()?;
                 on_event(&Event::Checkpoint { step, path });
             }
+            // run.json follows the run: a reader sees every finished step.
+            self.write_run_json(Status::Running)?;
             if stop_early {
                 status = Status::EarlyStopped;
                 break;
