@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "set_build_fixes",
     "save_persona",
     "reset_persona",
+    "set_project_model",
 ];
 
 fn main() {

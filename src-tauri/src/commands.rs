@@ -126,6 +126,13 @@ pub async fn save_persona(session: State<'_, Arc<Session>>, card: PersonaCard) -
     blocking(move || s.save_persona(&card)).await
 }
 
+/// Chooses the project's model (its tokenizer measures the examples); `null` for none.
+#[tauri::command]
+pub async fn set_project_model(session: State<'_, Arc<Session>>, path: Option<String>) -> Result<Project, String> {
+    let s = session.inner().clone();
+    blocking(move || s.set_model(path.as_deref())).await
+}
+
 /// Drops the project's card: the persona file in the data is used again.
 #[tauri::command]
 pub async fn reset_persona(session: State<'_, Arc<Session>>) -> Result<Project, String> {

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dataset::{CharEstimate, Kind, Options, Record, Report};
+use dataset::{Kind, Options, Record, Report, TokenCounter};
 use serde::Serialize;
 
 use crate::store::PersonaCard;
@@ -46,6 +46,8 @@ pub struct DataView {
     /// True when the project's own (edited) persona card was used for the checks.
     pub persona_from_project: bool,
     pub preview: Vec<Record>,
+    /// Why the project's model could not count the tokens (the estimate was used instead).
+    pub tokenizer_problem: Option<String>,
     /// How long the inspection took, in milliseconds.
     pub took_ms: u64,
 }
@@ -86,13 +88,14 @@ pub fn accept_paths(already: &[String], given: &[String]) -> (Vec<String>, Vec<S
 }
 
 /// Reads and checks the project's paths. `persona` is the project's saved card, if any; without
-/// one, the persona file found among the inputs is used for the checks.
-pub fn inspect(project_id: &str, paths: &[String], persona: Option<&PersonaCard>) -> DataView {
+/// one, the persona file found among the inputs is used for the checks. `counter` measures the
+/// lengths (the model's tokenizer, or the labelled estimate).
+pub fn inspect(project_id: &str, paths: &[String], persona: Option<&PersonaCard>, counter: &dyn TokenCounter) -> DataView {
     let t0 = Instant::now();
     let bufs: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
     let opts = Options::default();
     let mut preview = Preview::default();
-    let scan = dataset::collect::run(&bufs, &opts, &CharEstimate, persona.map(PersonaCard::to_persona), &[], &mut |_, r, _| {
+    let scan = dataset::collect::run(&bufs, &opts, counter, persona.map(PersonaCard::to_persona), &[], &mut |_, r, _| {
         preview.offer(r)
     });
     let persona_found = find_persona(&bufs, &opts);
@@ -109,6 +112,7 @@ pub fn inspect(project_id: &str, paths: &[String], persona: Option<&PersonaCard>
         persona_found,
         persona_from_project: persona.is_some(),
         preview: preview.records,
+        tokenizer_problem: None,
         took_ms: t0.elapsed().as_millis() as u64,
     }
 }
@@ -164,6 +168,7 @@ fn head_of(p: &Path) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dataset::CharEstimate;
     use std::fs;
 
     fn demo() -> String {
@@ -189,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_demo_folder_is_read_with_its_persona_and_the_invalid_json_line() {
-        let v = inspect("p1", &[demo()], None);
+        let v = inspect("p1", &[demo()], None, &CharEstimate);
         assert!(v.report.stats.records > 100, "{} records", v.report.stats.records);
         let found = v.persona_found.as_ref().expect("persona.toml is found");
         assert!(found.file.ends_with("persona.toml"), "{}", found.file);
@@ -211,7 +216,7 @@ mod tests {
     #[test]
     fn a_project_persona_replaces_the_file_for_the_checks() {
         let card = PersonaCard { name: "Dev the barista".into(), forbidden: vec!["Stay toasty".into()], ..Default::default() };
-        let v = inspect("p1", &[demo()], Some(&card));
+        let v = inspect("p1", &[demo()], Some(&card), &CharEstimate);
         assert!(v.persona_from_project);
         assert_eq!(v.report.persona.as_deref(), Some("Dev the barista"));
         // Maggie signs every reply "Stay toasty": now a forbidden phrase, so it is reported.
@@ -225,7 +230,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("persona.toml"), "name = \"Ada\"\ndescription = \"x\"\ndo = 3\n").unwrap();
         fs::write(d.path().join("chats.jsonl"), "{\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"},{\"role\":\"assistant\",\"content\":\"hello, how can I help?\"}]}\n").unwrap();
-        let v = inspect("p", &[d.path().to_string_lossy().into_owned()], None);
+        let v = inspect("p", &[d.path().to_string_lossy().into_owned()], None, &CharEstimate);
         let f = v.persona_found.unwrap();
         assert!(f.card.is_none());
         assert!(f.error.unwrap().contains("`do`"));
@@ -234,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_missing_folder_is_shown_as_missing_not_a_crash() {
-        let v = inspect("p", &["/no/such/folder/anywhere".into()], None);
+        let v = inspect("p", &["/no/such/folder/anywhere".into()], None, &CharEstimate);
         assert!(!v.paths[0].exists);
         assert!(v.report.findings.iter().any(|f| f.code == "not-found"));
         assert!(v.preview.is_empty());

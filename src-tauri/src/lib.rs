@@ -6,6 +6,7 @@ mod commands;
 pub mod data;
 pub mod session;
 pub mod store;
+pub mod tokens;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub fn run() {
             commands::set_build_fixes,
             commands::save_persona,
             commands::reset_persona,
+            commands::set_project_model,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -6,6 +6,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use dataset::TokenCounter;
+
 use serde::Serialize;
 
 use crate::data::{self, DataView};
@@ -76,6 +78,8 @@ pub struct Session {
     /// last one to finish always reflects the latest paths and files.
     inspecting: Mutex<()>,
     notice: Mutex<Option<String>>,
+    /// The token counter of the project's model, kept while the model stays the same.
+    counter: Mutex<Option<(String, Arc<dyn TokenCounter>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -95,6 +99,7 @@ impl Session {
             watchers: Mutex::new(Vec::new()),
             inspecting: Mutex::new(()),
             notice: Mutex::new(None),
+            counter: Mutex::new(None),
         });
         let restored = s.store.current_id().and_then(|id| id.map(|id| s.store.load(&id)).transpose());
         match restored {
@@ -195,6 +200,40 @@ impl Session {
         Ok(p)
     }
 
+    /// Chooses the project's model (a GGUF file or a Hugging Face folder; `None` for none). Its
+    /// tokenizer then measures the examples.
+    pub fn set_model(&self, model: Option<&str>) -> Result<Project, String> {
+        let model = match model.map(str::trim).filter(|m| !m.is_empty()) {
+            None => None,
+            Some(m) => Some(
+                std::fs::canonicalize(m)
+                    .map_err(|e| format!("The model {m} cannot be used: {e}. Choose it again on the Model screen."))?
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+        };
+        let p = self.save_current(|p| p.model = model)?;
+        self.refresh_if_inspected();
+        Ok(p)
+    }
+
+    /// The counter for `p`'s model (loaded once per model), or the estimate and the reason.
+    fn counter_for(&self, p: &Project) -> (Arc<dyn TokenCounter>, Option<String>) {
+        let Some(model) = &p.model else { return (Arc::new(dataset::CharEstimate), None) };
+        if let Some((m, c)) = lock(&self.counter).as_ref() {
+            if m == model {
+                return (c.clone(), None);
+            }
+        }
+        match crate::tokens::counter_for(std::path::Path::new(model)) {
+            Ok(c) => {
+                *lock(&self.counter) = Some((model.clone(), c.clone()));
+                (c, None)
+            }
+            Err(why) => (Arc::new(dataset::CharEstimate), Some(why)),
+        }
+    }
+
     /// Forgets the edited card: the persona file among the data is used again.
     pub fn reset_persona(&self) -> Result<Project, String> {
         let p = self.save_current(|p| p.persona = None)?;
@@ -221,7 +260,9 @@ impl Session {
     pub fn refresh(&self) -> Result<DataView, String> {
         let _one_at_a_time = lock(&self.inspecting);
         let p = self.current().ok_or_else(|| "Create or open a project first.".to_string())?;
-        let v = data::inspect(&p.id, &p.paths, p.persona.as_ref());
+        let (counter, problem) = self.counter_for(&p);
+        let mut v = data::inspect(&p.id, &p.paths, p.persona.as_ref(), counter.as_ref());
+        v.tokenizer_problem = problem;
         // The project may have been switched meanwhile: keep only a view of the current one.
         if self.current().is_some_and(|c| c.id == p.id) {
             *lock(&self.view) = Some(v.clone());
@@ -272,7 +313,8 @@ impl Session {
                     dataset::WatchEvent::Error(message) => s.emit(events::WATCH_ERROR, &WatchProblem { project_id: id.clone(), message }),
                 }
             };
-            // A watcher reads its folder once when it starts (bounded by the folder's size).
+            // A watcher reads its folder once when it starts (bounded by the folder's size); its
+            // own reading is only the signal to refresh, so it counts with the cheap estimate.
             let started = dataset::watch(std::path::Path::new(path), dataset::Options::default(), Arc::new(dataset::CharEstimate), None, DEBOUNCE, on_event);
             match started {
                 Ok(w) => watchers.push(w),
@@ -413,6 +455,32 @@ mod tests {
         s.reset_persona().unwrap();
         assert!(s.current().unwrap().persona.is_none());
         assert!(!s.data_view().unwrap().unwrap().persona_from_project);
+    }
+
+    #[test]
+    fn the_projects_model_counts_the_tokens_and_a_bad_one_falls_back_to_the_estimate() {
+        let app = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        fs::write(data.path().join("chats.jsonl"), CHAT).unwrap();
+        let (_rec, s) = session(app.path());
+        s.add_paths(&[data.path().to_string_lossy().into_owned()]).unwrap();
+        assert!(s.data_view().unwrap().unwrap().report.tokens_estimated);
+        let model = fixtures::path(fixtures::Fixture::SmolLm2);
+        let p = s.set_model(Some(&model.to_string_lossy())).unwrap();
+        assert!(p.model.unwrap().ends_with(".gguf"));
+        let v = s.data_view().unwrap().unwrap();
+        assert!(!v.report.tokens_estimated, "{}", v.report.tokenizer);
+        assert!(v.tokenizer_problem.is_none());
+        assert!(s.set_model(Some("/no/such/model.gguf")).unwrap_err().contains("cannot be used"));
+        // A model file that went bad after it was chosen: the estimate, and the reason shown.
+        let bad = data.path().join("bad.gguf");
+        fs::write(&bad, "not a model").unwrap();
+        s.set_model(Some(&bad.to_string_lossy())).unwrap();
+        let v = s.data_view().unwrap().unwrap();
+        assert!(v.report.tokens_estimated);
+        assert!(v.tokenizer_problem.unwrap().contains("not a GGUF model file"));
+        s.set_model(None).unwrap();
+        assert!(s.current().unwrap().model.is_none());
     }
 
     #[test]
