@@ -203,6 +203,8 @@ export interface DataView {
   personaFound: { file: string; card: PersonaCard | null; error: string | null } | null;
   personaFromProject: boolean;
   preview: TrainingRecord[];
+  /** Why the project's model could not count the tokens (the estimate was used instead). */
+  tokenizerProblem: string | null;
   tookMs: number;
 }
 
@@ -231,3 +233,4 @@ export const refreshData = () => invoke<DataView>("refresh_data");
 export const setBuildFixes = (fixes: BuildFixes) => invoke<Project>("set_build_fixes", { fixes });
 export const savePersona = (card: PersonaCard) => invoke<Project>("save_persona", { card });
 export const resetPersona = () => invoke<Project>("reset_persona");
+export const setProjectModel = (path: string | null) => invoke<Project>("set_project_model", { path });

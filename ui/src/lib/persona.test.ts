@@ -37,6 +37,7 @@ function view(card: PersonaCard | null, error: string | null = null): DataView {
     personaFound: { file: "coffee-roaster/persona.toml", card, error },
     personaFromProject: false,
     preview: [],
+    tokenizerProblem: null,
     tookMs: 1,
   };
 }

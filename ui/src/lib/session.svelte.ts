@@ -173,3 +173,18 @@ export async function resetPersona(): Promise<Project> {
   setProject(p);
   return p;
 }
+
+/** Makes `path` the project's model (its tokenizer then measures the examples). */
+export async function setModel(path: string | null): Promise<boolean> {
+  if (!currentProject()) {
+    session.error = "Add a folder of examples on the Data screen first: the model is chosen for a project.";
+    return false;
+  }
+  try {
+    setProject(await api.setProjectModel(path));
+    return true;
+  } catch (e) {
+    fail(e);
+    return false;
+  }
+}

@@ -5,7 +5,7 @@ import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DataView, Overview, Project } from "./api";
 import { emptyCard } from "./persona";
-import { addPaths, savePersona, session, setFix, start } from "./session.svelte";
+import { addPaths, savePersona, session, setFix, setModel, start } from "./session.svelte";
 
 const project: Project = {
   id: "p1",
@@ -26,6 +26,7 @@ function view(records: number): DataView {
     personaFound: null,
     personaFromProject: false,
     preview: [],
+    tokenizerProblem: null,
     tookMs: 5,
   };
 }
@@ -51,6 +52,9 @@ beforeAll(async () => {
         }
         case "set_build_fixes":
           current = { ...current, fixes: (args as { fixes: Project["fixes"] }).fixes };
+          return current;
+        case "set_project_model":
+          current = { ...current, model: (args as { path: string | null }).path };
           return current;
         case "save_persona":
           current = { ...current, persona: (args as { card: Project["persona"] }).card };
@@ -108,5 +112,11 @@ describe("session", () => {
     const p = await savePersona({ ...emptyCard(), name: "Maggie" });
     expect(p.persona?.name).toBe("Maggie");
     expect(session.overview?.current?.persona?.name).toBe("Maggie");
+  });
+
+  it("chooses the project's model", async () => {
+    expect(await setModel("/models/smol.gguf")).toBe(true);
+    expect(session.overview?.current?.model).toBe("/models/smol.gguf");
+    expect(calls.find((c) => c.cmd === "set_project_model")?.args).toEqual({ path: "/models/smol.gguf" });
   });
 });
