@@ -67,7 +67,7 @@ async function screenshotAll(driver, theme) {
     await screenshot(driver, `${theme}-${id}`);
     if (id === "data") {
       // The report is longer than the window: also show the findings and the preview.
-      for (const [name, sel] of [["report", "quality-report"], ["preview", "preview"]]) {
+      for (const [name, sel] of [["fixes", "fixes"], ["report", "quality-report"], ["preview", "preview"]]) {
         await driver.executeScript(`document.querySelector('[data-testid=${sel}]')?.scrollIntoView()`);
         await driver.sleep(150);
         await screenshot(driver, `${theme}-data-${name}`);
@@ -239,6 +239,28 @@ async function main() {
       assert(n >= 3, `${n} assistant bubbles`);
     });
 
+    await check(`choosing ${fixture} for the project counts the examples with its tokenizer`, async () => {
+      await openScreen(driver, "model");
+      const row = await driver.wait(
+        async () => {
+          for (const r of await driver.findElements(byTestId("model-row"))) {
+            if ((await r.findElement(byTestId("model-name")).getText()).trim() === fixture) return r;
+          }
+          return null;
+        },
+        WAIT,
+        `${fixture} is not listed`,
+      );
+      await row.findElement(byTestId("model-use")).click();
+      await driver.wait(async () => (await row.findElements(byTestId("model-chosen"))).length > 0, WAIT * 3, "the model was not chosen");
+      await openScreen(driver, "data");
+      await driver.wait(
+        async () => (await textOf(driver, byTestId("token-counter"))).includes(`${fixture}.gguf tokenizer`),
+        WAIT * 3,
+        "the lengths are not counted with the model's tokenizer",
+      );
+    });
+
     await check("a one-click fix is switched on and saved with the project", async () => {
       const input = await driver.findElement(byTestId("fix-dropDuplicates"));
       assert(!(await input.isSelected()), "Drop duplicates was already on");
@@ -360,12 +382,14 @@ async function main() {
   });
   if (!again) return;
   try {
-    await check("after a restart the data, the fix and the edited persona are all there", async () => {
+    await check("after a restart the data, the fix, the model and the edited persona are all there", async () => {
       await openScreen(again, "data");
       await again.wait(until.elementLocated(byTestId("quality-report")), WAIT * 3, "no report after the restart");
       assert(await findingAt(again, "chats.jsonl", "invalid-json-line", 67), "the line 67 finding is gone");
       assert(await again.findElement(byTestId("fix-dropDuplicates")).isSelected(), "Drop duplicates is off again");
       assert((await textOf(again, byTestId("persona-found"))) === EDITED, "the Data screen does not use the edited persona");
+      const counter = await textOf(again, byTestId("token-counter"));
+      assert(counter.includes(fixture), `the model is forgotten: ${counter}`);
       await openScreen(again, "persona");
       const nameEl = await again.wait(until.elementLocated(byTestId("persona-name")), WAIT);
       assert((await nameEl.getAttribute("value")) === EDITED, `name after restart: ${await nameEl.getAttribute("value")}`);
