@@ -8,6 +8,7 @@ mod cmd_bench_train;
 mod cmd_chat;
 mod cmd_data;
 mod cmd_demo;
+mod cmd_eval;
 mod cmd_generate;
 mod cmd_info;
 mod cmd_merge;
@@ -38,6 +39,9 @@ enum Command {
     Demo(cmd_demo::Args),
     /// Fine-tune a model on chat records (QLoRA), writing a PEFT adapter.
     Train(Box<cmd_train::Args>),
+    /// Measure what a fine-tune changed: persona drift and text-to-SQL accuracy, with HTML reports.
+    #[command(subcommand)]
+    Eval(cmd_eval::EvalCommand),
     /// Fold a LoRA adapter into the base model's weights (a Hugging Face folder).
     Merge(cmd_merge::Args),
     /// Measure speed against the reference implementations.
@@ -60,6 +64,7 @@ fn main() {
         Command::Data(c) => cmd_data::run(c),
         Command::Train(a) => cmd_train::run(*a),
         Command::Merge(a) => cmd_merge::run(a),
+        Command::Eval(c) => cmd_eval::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

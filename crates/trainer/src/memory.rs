@@ -5,16 +5,15 @@
 //! - frozen weights: each projection in the chosen storage (NF4 4.127 bits per
 //!   weight, Q8_0 8.5, the file's own, or f32), the output head likewise, and the
 //!   token embedding as the file stores it;
-//! - adapters: A and B with their gradient, gradient accumulator and AdamW's two
-//!   moments, plus a snapshot of the best adapter;
+//! - adapters: A and B, their gradient accumulator and AdamW's two moments;
 //! - activations: what autograd keeps per token and layer (every layer without
 //!   checkpointing; each layer's input plus one layer being recomputed with it),
-//!   attention scores (heads x tokens x tokens per layer kept), and one chunk of
-//!   logits;
+//!   attention scores (heads x tokens x tokens per layer kept), and the logits
+//!   (one chunk with checkpointing, every trained row without);
 //! - the process itself (code, tokenizer, allocator slack): a constant.
 //!
-//! The per-token constants were fitted to peak RSS measured on SmolLM2-135M and
-//! Qwen2.5-0.5B (`residency bench train`, numbers in docs/benchmarks.md).
+//! The per-token constants were fitted to peak RSS measured on SmolLM2-135M (see
+//! below); `residency bench train` prints the estimate beside the measured peak.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,17 +22,22 @@ use engine::{BaseQuant, Config};
 use crate::config::TrainConfig;
 
 /// f32 values autograd keeps per token for one decoder layer, in units of the
-/// hidden size, the MLP size and the key/value width (fitted, see module docs).
-const ACT_PER_HIDDEN: f64 = 24.0;
-const ACT_PER_MLP: f64 = 8.0;
-const ACT_PER_KV: f64 = 10.0;
-/// Attention-score tensors kept per (head, query, key).
-const ACT_PER_SCORE: f64 = 4.0;
+/// hidden size, the MLP size and the key/value width, and per attention score
+/// (head x query x key). Fitted to three peak-RSS measurements of SmolLM2-135M
+/// (one step, batch 1, r 16 on all projections; `RESIDENCY_BENCH_CHILD=1
+/// residency --threads 2 bench train --accum 1 --steps 0 --seq-len T`):
+/// T 512 checkpointed 486 MiB, T 512 not 5,142 MiB, T 160 not 1,312 MiB; this
+/// model predicts 531, 5,177 and 1,350 MiB (+9%, +1%, +3%).
+const ACT_PER_HIDDEN: f64 = 39.0;
+const ACT_PER_MLP: f64 = 13.0;
+const ACT_PER_KV: f64 = 16.0;
+const ACT_PER_SCORE: f64 = 7.0;
 /// Bytes of the process besides tensors.
-const BASELINE: u64 = 160 << 20;
-/// Rows of logits alive at once (train.rs's LOSS_CHUNK) and tensors per row.
+const BASELINE: u64 = 40 << 20;
+/// Rows of logits alive at once with checkpointing (train.rs's LOSS_CHUNK; all
+/// trained rows without), and f32 tensors of vocabulary width per row.
 const LOGIT_ROWS: u64 = 128;
-const LOGIT_COPIES: u64 = 5;
+const LOGIT_COPIES: u64 = 4;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MemoryEstimate {
@@ -89,7 +93,8 @@ pub fn estimate(model: &Config, file_bytes: u64, cfg: &TrainConfig) -> MemoryEst
             _ => 0.0,
         };
     }
-    let adapters = layers * lora * 4.0 * 6.0;
+    // The parameters, their gradient accumulator and AdamW's two moments.
+    let adapters = layers * lora * 4.0 * 4.0;
 
     let tokens = (cfg.seq_len * cfg.batch) as f64;
     let per_token_layer = ACT_PER_HIDDEN * h + ACT_PER_MLP * i + ACT_PER_KV * kv;
@@ -100,7 +105,8 @@ pub fn estimate(model: &Config, file_bytes: u64, cfg: &TrainConfig) -> MemoryEst
     } else {
         layers * one_layer
     } * 4.0;
-    let logits = (LOGIT_ROWS * LOGIT_COPIES) as f64 * v * 4.0;
+    let logit_rows = if cfg.gradient_checkpointing { (LOGIT_ROWS as f64).min(tokens) } else { tokens };
+    let logits = logit_rows * LOGIT_COPIES as f64 * v * 4.0;
 
     let parts = [weights, embedding, adapters, activations, logits];
     let total = parts.iter().sum::<f64>() as u64 + BASELINE;
