@@ -105,13 +105,24 @@ pub fn load(path: &Path, vocab: &Vocab, template: &ChatTemplate, seq_len: usize)
         match tokenize(&rec.messages, vocab, template) {
             Ok(mut ex) => {
                 ex.line = n;
+                let first_trained = ex.labels.iter().position(|l| *l != IGNORE).unwrap_or(ex.ids.len());
+                if first_trained >= seq_len {
+                    report.skipped.push(Skipped {
+                        line: n,
+                        why: format!(
+                            "the assistant's reply starts after token {first_trained}, beyond the sequence length of {seq_len}: \
+                             raise --seq-len above {first_trained} (a long system prompt, such as a database schema, counts)"
+                        ),
+                    });
+                    continue;
+                }
                 if ex.ids.len() > seq_len {
                     ex.ids.truncate(seq_len);
                     ex.labels.truncate(seq_len);
                     report.truncated.push(n);
                 }
                 if ex.trained_tokens() == 0 {
-                    report.skipped.push(Skipped { line: n, why: format!("no assistant text within the first {seq_len} tokens") });
+                    report.skipped.push(Skipped { line: n, why: "no assistant text to learn from".into() });
                     continue;
                 }
                 report.used += 1;

@@ -160,3 +160,22 @@ fn gguf_quantization_on_an_unquantized_folder_is_refused() {
     let err = Trainer::new(c, false).err().expect("must be refused").to_string();
     assert!(err.contains("--quant nf4"), "{err}");
 }
+
+#[test]
+fn a_prompt_longer_than_the_sequence_says_how_long_the_sequence_must_be() {
+    let out = tempfile::tempdir().unwrap();
+    let data = out.path().join("sql.jsonl");
+    let schema = "CREATE TABLE X_77_User_Ref (id INTEGER PRIMARY KEY, nm TEXT, is_del INTEGER);\n".repeat(20);
+    let rec = serde_json::json!({"messages": [
+        {"role": "system", "content": format!("Answer with one SQL query for this schema:\n{schema}")},
+        {"role": "user", "content": "How many users are there?"},
+        {"role": "assistant", "content": "SELECT COUNT(*) FROM X_77_User_Ref WHERE is_del = 0;"},
+    ]});
+    std::fs::write(&data, format!("{rec}\n")).unwrap();
+    let mut c = config(out.path());
+    c.data = data;
+    let err = Trainer::new(c, false).err().expect("the reply is beyond --seq-len 64").to_string();
+    assert!(err.contains("raise --seq-len above"), "{err}");
+    assert!(err.contains("1 skipped"), "{err}");
+    assert!(!err.contains("cut to the sequence length"), "a skipped record is not also counted as cut: {err}");
+}
