@@ -193,7 +193,7 @@ pub fn read_config(dir: &Path) -> Result<AdapterConfig> {
     if cfg.fan_in_fan_out {
         return Err(EngineError::Unsupported(format!("{}: fan_in_fan_out adapters (made for GPT-2 style layers)", path.display())));
     }
-    if cfg.r == 0 || !(cfg.lora_alpha > 0.0) {
+    if cfg.r == 0 || cfg.lora_alpha.is_nan() || cfg.lora_alpha <= 0.0 {
         return Err(EngineError::BadConfig { path, why: format!("rank {} and alpha {} must both be positive", cfg.r, cfg.lora_alpha) });
     }
     Ok(cfg)

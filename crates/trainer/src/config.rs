@@ -88,13 +88,13 @@ impl TrainConfig {
 
     pub fn validate(&self) -> Result<()> {
         let bad = |s: String| Err(TrainError::Config(s));
-        if !(self.lr > 0.0 && self.lr < 1.0) {
+        if self.lr.is_nan() || self.lr <= 0.0 || self.lr >= 1.0 {
             return bad(format!("the learning rate must be between 0 and 1, got {}", self.lr));
         }
         if self.rank == 0 || self.rank > 1024 {
             return bad(format!("the rank must be between 1 and 1024, got {}", self.rank));
         }
-        if !(self.alpha > 0.0) {
+        if self.alpha.is_nan() || self.alpha <= 0.0 {
             return bad(format!("alpha must be positive, got {}", self.alpha));
         }
         if !(0.0..1.0).contains(&self.dropout) {
@@ -108,7 +108,7 @@ impl TrainConfig {
         }
         match self.length {
             Length::Steps(0) => return bad("--steps must be at least 1".into()),
-            Length::Epochs(e) if !(e > 0.0) => return bad(format!("--epochs must be positive, got {e}")),
+            Length::Epochs(e) if e.is_nan() || e <= 0.0 => return bad(format!("--epochs must be positive, got {e}")),
             _ => {}
         }
         if self.targets.is_empty() {

@@ -213,14 +213,14 @@ impl Trainer {
             on_event(&Event::Step(metrics));
             let step = self.state.step;
             let mut stop_early = false;
-            if !self.holdout.is_empty() && self.config.eval_every > 0 && step % self.config.eval_every == 0 && step < self.total_steps {
+            if !self.holdout.is_empty() && self.config.eval_every > 0 && step.is_multiple_of(self.config.eval_every) && step < self.total_steps {
                 let e = self.evaluate()?;
                 on_event(&Event::Eval(e));
                 if let Some(p) = self.config.early_stopping_patience {
                     stop_early = self.state.evals_without_improvement >= p;
                 }
             }
-            if self.config.checkpoint_every > 0 && step % self.config.checkpoint_every == 0 && step < self.total_steps {
+            if self.config.checkpoint_every > 0 && step.is_multiple_of(self.config.checkpoint_every) && step < self.total_steps {
                 let path = self.save_checkpoint()?;
                 on_event(&Event::Checkpoint { step, path });
             }
