@@ -151,17 +151,22 @@ pub fn adapter_tensors(model: &Model) -> Result<HashMap<String, Tensor>> {
     Ok(out)
 }
 
-/// Writes the model's adapters as a PEFT folder. Each file is written to a
-/// temporary name and renamed, so a crash leaves the old file or the new one.
+/// Writes the model's adapters as a PEFT folder.
 pub fn save(model: &Model, dir: &Path, config: &AdapterConfig) -> Result<()> {
+    write(&adapter_tensors(model)?, dir, config)
+}
+
+/// Writes adapter matrices (by PEFT name, as [`adapter_tensors`] gives them) as a
+/// PEFT folder. Each file is written to a temporary name and renamed, so a crash
+/// leaves the old file or the new one.
+pub fn write(tensors: &HashMap<String, Tensor>, dir: &Path, config: &AdapterConfig) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
-    let tensors = adapter_tensors(model)?;
     if tensors.is_empty() {
         return Err(EngineError::Other("the model has no adapter to save".into()));
     }
     let weights = dir.join(WEIGHTS_FILE);
     let tmp = dir.join(format!(".{WEIGHTS_FILE}.tmp"));
-    candle_core::safetensors::save(&tensors, &tmp).map_err(|e| EngineError::Other(format!("could not write {}: {e}", tmp.display())))?;
+    candle_core::safetensors::save(tensors, &tmp).map_err(|e| EngineError::Other(format!("could not write {}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, &weights).map_err(|e| EngineError::io(&weights, e))?;
     let json = serde_json::to_string_pretty(config).expect("adapter config serialises");
     write_atomic(&dir.join(CONFIG_FILE), json.as_bytes())

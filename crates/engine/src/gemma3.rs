@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, select_positions, KvCache, Pass};
+use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, run_layer, select_positions, train_input, KvCache, Pass};
 use crate::weights::{Embedding, Linear, Weights};
 
 #[derive(Debug, Clone)]
@@ -98,22 +98,12 @@ impl Gemma3 {
     pub fn forward_train(&self, ids: &Tensor, pass: &Pass) -> Result<Tensor> {
         let ropes = Ropes::new(&self.cfg, 0, ids.dim(1)?, &self.device)?;
         let x = self.embed.forward(ids)?;
-        let mut x = (x * (self.cfg.hidden as f64).sqrt())?;
-        if pass.checkpoint.is_some() {
-            // Checkpointed layers record their backward only for a tracked input.
-            x = Var::from_tensor(&x)?.into_inner();
-        }
+        let mut x = train_input((x * (self.cfg.hidden as f64).sqrt())?, pass)?;
         for (i, l) in self.layers.iter().enumerate() {
             let seed = pass.layer_seed(i);
-            x = match &pass.checkpoint {
-                None => layer(&self.cfg, l, i, &x, &ropes, None, pass, seed)?,
-                Some(sink) => {
-                    let (cfg, l, ropes, pass) = (self.cfg.clone(), l.clone(), ropes.clone(), pass.clone());
-                    let vars: Vec<Var> = l.linears().iter().filter_map(|p| p.adapter.as_ref()).flat_map(|a| a.vars()).collect();
-                    let block = Arc::new(move |x: &Tensor| layer(&cfg, &l, i, x, &ropes, None, &pass, seed));
-                    qlora::checkpoint(&x, block, vars, sink)?
-                }
-            };
+            let (c, lc, r, p) = (self.cfg.clone(), l.clone(), ropes.clone(), pass.clone());
+            let block = Arc::new(move |x: &Tensor| layer(&c, &lc, i, x, &r, None, &p, seed));
+            x = run_layer(&x, pass, &l.linears(), block)?;
         }
         Ok(rms_norm(&x, &self.norm, self.cfg.rms_eps, true)?)
     }

@@ -29,6 +29,28 @@ impl Pass {
     }
 }
 
+/// The embeddings entering the first decoder layer of a training pass.
+/// Checkpointed layers record their backward only for a tracked input, so with
+/// checkpointing the embeddings become a variable.
+pub fn train_input(x: Tensor, pass: &Pass) -> candle_core::Result<Tensor> {
+    match pass.checkpoint {
+        Some(_) => Ok(candle_core::Var::from_tensor(&x)?.into_inner()),
+        None => Ok(x),
+    }
+}
+
+/// Runs one decoder layer (`block`, using the projections `linears`) on `x` in a
+/// training pass: directly, or checkpointed when the pass asks for it.
+pub fn run_layer(x: &Tensor, pass: &Pass, linears: &[&crate::weights::Linear], block: qlora::Block) -> candle_core::Result<Tensor> {
+    match &pass.checkpoint {
+        None => block(x),
+        Some(sink) => {
+            let vars = linears.iter().filter_map(|l| l.adapter.as_ref()).flat_map(|a| a.vars()).collect();
+            qlora::checkpoint(x, block, vars, sink)
+        }
+    }
+}
+
 // Each op below has a fused kernel (inference) and a version built from
 // differentiable primitives (`grad == true`, training): candle's fused norm,
 // softmax and rope kernels have no backward pass.

@@ -11,11 +11,11 @@
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 
 use crate::config::{Arch, Config};
 use crate::error::Result;
-use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, select_positions, KvCache, Pass};
+use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, run_layer, select_positions, train_input, KvCache, Pass};
 use crate::weights::{Embedding, Linear, Weights};
 
 #[derive(Debug, Clone)]
@@ -105,22 +105,12 @@ impl Llama {
         let seq = ids.dim(1)?;
         let (cos, sin) = rope_tables(cfg.head_dim, cfg.rope_base, cfg.rope_scale, 0, seq, &self.device)?;
         let mask = attention_mask(0, seq, None, &self.device)?;
-        let mut x = self.embed.forward(ids)?;
-        if pass.checkpoint.is_some() {
-            // Checkpointed layers record their backward only for a tracked input.
-            x = Var::from_tensor(&x)?.into_inner();
-        }
+        let mut x = train_input(self.embed.forward(ids)?, pass)?;
         for (i, l) in self.layers.iter().enumerate() {
             let seed = pass.layer_seed(i);
-            x = match &pass.checkpoint {
-                None => layer(cfg, l, &x, &cos, &sin, mask.as_ref(), None, pass, seed)?,
-                Some(sink) => {
-                    let (cfg, l, cos, sin, mask, pass) = (cfg.clone(), l.clone(), cos.clone(), sin.clone(), mask.clone(), pass.clone());
-                    let vars: Vec<Var> = l.linears().iter().filter_map(|p| p.adapter.as_ref()).flat_map(|a| a.vars()).collect();
-                    let block = Arc::new(move |x: &Tensor| layer(&cfg, &l, x, &cos, &sin, mask.as_ref(), None, &pass, seed));
-                    qlora::checkpoint(&x, block, vars, sink)?
-                }
-            };
+            let (c, lc, cos, sin, mask, p) = (cfg.clone(), l.clone(), cos.clone(), sin.clone(), mask.clone(), pass.clone());
+            let block = Arc::new(move |x: &Tensor| layer(&c, &lc, x, &cos, &sin, mask.as_ref(), None, &p, seed));
+            x = run_layer(&x, pass, &l.linears(), block)?;
         }
         Ok(rms_norm(&x, &self.norm, cfg.rms_eps, true)?)
     }

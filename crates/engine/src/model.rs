@@ -61,30 +61,20 @@ impl Model {
     pub fn peek_config(path: &Path) -> Result<(Config, u64)> {
         match ModelSource::detect(path)? {
             ModelSource::Gguf(p) => {
-                let mut f = std::fs::File::open(&p).map_err(|e| EngineError::io(&p, e))?;
-                let bytes = f.metadata().map_err(|e| EngineError::io(&p, e))?.len();
-                let content = gguf_file::Content::read(&mut f)
-                    .map_err(|e| EngineError::Corrupt { path: p.clone(), why: format!("cannot read the GGUF header ({})", crate::error::first_line(&e)) })?;
+                let (content, bytes) = read_gguf_header(&p)?;
                 Ok((Config::from_gguf(&p, &content)?, bytes))
             }
             ModelSource::HfFolder(dir) => {
-                let cfg_path = dir.join("config.json");
-                let text = std::fs::read_to_string(&cfg_path).map_err(|e| EngineError::io(&cfg_path, e))?;
-                let json: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| EngineError::BadConfig { path: cfg_path.clone(), why: format!("not valid JSON: {e}") })?;
                 let bytes = std::fs::read_dir(&dir)
                     .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "safetensors")).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
                     .unwrap_or(0);
-                Ok((Config::from_hf_json(&cfg_path, &json)?, bytes))
+                Ok((read_hf_config(&dir)?, bytes))
             }
         }
     }
 
     fn load_gguf(path: &Path, mode: WeightMode, device: &Device) -> Result<Model> {
-        let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-        let file_bytes = f.metadata().map_err(|e| EngineError::io(path, e))?.len();
-        let content = gguf_file::Content::read(&mut f)
-            .map_err(|e| EngineError::Corrupt { path: path.to_path_buf(), why: format!("cannot read the GGUF header ({})", crate::error::first_line(&e)) })?;
+        let (content, file_bytes) = read_gguf_header(path)?;
         let cfg = Config::from_gguf(path, &content)?;
         let vocab = vocab::Vocab::from_gguf(&content).map_err(|source| EngineError::Tokenizer { path: path.to_path_buf(), source })?;
         let template = vocab::ChatTemplate::from_gguf(&content).map_err(|source| EngineError::Tokenizer { path: path.to_path_buf(), source })?;
@@ -113,11 +103,7 @@ impl Model {
     }
 
     fn load_hf(dir: &Path, mode: WeightMode, device: &Device) -> Result<Model> {
-        let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| EngineError::io(&cfg_path, e))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| EngineError::BadConfig { path: cfg_path.clone(), why: format!("not valid JSON: {e}") })?;
-        let cfg = Config::from_hf_json(&cfg_path, &json)?;
+        let cfg = read_hf_config(dir)?;
         let vocab = vocab::Vocab::from_hf_dir(dir).map_err(|source| EngineError::Tokenizer { path: dir.to_path_buf(), source })?;
         let template = vocab::ChatTemplate::from_hf_dir(dir).map_err(|source| EngineError::Tokenizer { path: dir.to_path_buf(), source })?;
         let mut w = Weights::from_safetensors_dir(dir, cfg.heads, cfg.kv_heads, cfg.arch, mode, device)?;
@@ -220,6 +206,24 @@ impl Model {
     pub fn next_logits(&self, ids: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
         Ok(self.forward(ids, cache, false)?.squeeze(0)?.to_vec1::<f32>()?)
     }
+}
+
+/// A GGUF file's header and the file's size.
+fn read_gguf_header(path: &Path) -> Result<(gguf_file::Content, u64)> {
+    let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let bytes = f.metadata().map_err(|e| EngineError::io(path, e))?.len();
+    let content = gguf_file::Content::read(&mut f)
+        .map_err(|e| EngineError::Corrupt { path: path.to_path_buf(), why: format!("cannot read the GGUF header ({})", crate::error::first_line(&e)) })?;
+    Ok((content, bytes))
+}
+
+/// A Hugging Face folder's `config.json`.
+fn read_hf_config(dir: &Path) -> Result<Config> {
+    let cfg_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| EngineError::io(&cfg_path, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| EngineError::BadConfig { path: cfg_path.clone(), why: format!("not valid JSON: {e}") })?;
+    Config::from_hf_json(&cfg_path, &json)
 }
 
 fn build(cfg: Config, w: &mut Weights, device: &Device) -> Result<Network> {

@@ -413,7 +413,7 @@ impl Weights {
                 Frozen::F32(t) => t.to_device(&Device::Cpu)?,
             })
         };
-        let weight = match (quant, &w) {
+        let weight = match (quant, w) {
             (BaseQuant::Gguf, Frozen::F32(_)) => {
                 return Err(EngineError::Unsupported(
                     "--quant gguf keeps a GGUF file's own quantization, but this model is a folder of unquantized safetensors; \
@@ -421,27 +421,22 @@ impl Weights {
                         .into(),
                 ))
             }
-            (BaseQuant::None, _) => FrozenWeight::Dense(f32_of(&w)?),
-            (BaseQuant::Gguf, Frozen::Gguf(q)) if is_float(q.dtype()) => FrozenWeight::Dense(f32_of(&w)?),
-            (BaseQuant::Gguf, Frozen::Gguf(_)) => {
-                let Frozen::Gguf(q) = w else { unreachable!() };
-                FrozenWeight::Quantized(Arc::new(q))
-            }
-            (BaseQuant::Q8, Frozen::Gguf(q)) if q.dtype() == GgmlDType::Q8_0 => {
-                let Frozen::Gguf(q) = w else { unreachable!() };
-                FrozenWeight::Quantized(Arc::new(q))
-            }
-            (BaseQuant::Q8, _) => {
+            (BaseQuant::Gguf, Frozen::Gguf(q)) if !is_float(q.dtype()) => FrozenWeight::Quantized(Arc::new(q)),
+            (BaseQuant::Q8, Frozen::Gguf(q)) if q.dtype() == GgmlDType::Q8_0 => FrozenWeight::Quantized(Arc::new(q)),
+            (quant, w) => {
                 let t = f32_of(&w)?;
-                if t.dim(1)? % 32 != 0 {
-                    return Err(EngineError::Unsupported(format!(
-                        "8-bit storage needs rows that are a multiple of 32 values, and `{name}` has {}; train with --quant nf4 or none",
-                        t.dim(1)?
-                    )));
+                match quant {
+                    BaseQuant::None | BaseQuant::Gguf => FrozenWeight::Dense(t),
+                    BaseQuant::Q8 if t.dim(1)? % 32 != 0 => {
+                        return Err(EngineError::Unsupported(format!(
+                            "8-bit storage needs rows that are a multiple of 32 values, and `{name}` has {}; train with --quant nf4 or none",
+                            t.dim(1)?
+                        )))
+                    }
+                    BaseQuant::Q8 => FrozenWeight::Quantized(Arc::new(QTensor::quantize(&t, GgmlDType::Q8_0)?)),
+                    BaseQuant::Nf4 => FrozenWeight::Nf4(qlora::Nf4Tensor::quantize(&t).map_err(|e| EngineError::Other(format!("`{name}`: {e}")))?),
                 }
-                FrozenWeight::Quantized(Arc::new(QTensor::quantize(&t, GgmlDType::Q8_0)?))
             }
-            (BaseQuant::Nf4, _) => FrozenWeight::Nf4(qlora::Nf4Tensor::quantize(&f32_of(&w)?).map_err(|e| EngineError::Other(format!("`{name}`: {e}")))?),
         };
         let f = qlora::FrozenLinear::new(weight, None).map_err(|e| EngineError::Other(format!("`{name}`: {e}")))?;
         Ok(LinearBase::Frozen(f))

@@ -123,9 +123,7 @@ pub fn estimate(model: &Config, file_bytes: u64, cfg: &TrainConfig) -> MemoryEst
 
 /// Memory the system can give this process now (available RAM), in bytes.
 pub fn available() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = s.lines().find(|l| l.starts_with("MemAvailable:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    catalog::hardware::probe().ok().map(|h| h.available_memory_bytes)
 }
 
 /// What to change when `need` bytes do not fit in `have`.

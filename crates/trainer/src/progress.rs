@@ -37,7 +37,7 @@ pub struct StepMetrics {
     pub lr: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
-    /// Tokens in this step's batches (padding excluded).
+    /// Tokens in this step's batches (with the padding of batches of several rows).
     pub tokens: usize,
     pub tokens_per_s: f64,
     pub elapsed_s: f64,

@@ -9,8 +9,8 @@
 //! checkpoint whole and `latest` pointing to it.
 //!
 //! The data order and dropout masks are pure functions of the seed and the
-//! position in the run (see data.rs and train.rs), so the "RNG state" is the
-//! seed plus the number of micro-batches consumed.
+//! position in the run (see data.rs and train.rs), so the RNG state is the
+//! config's seed plus the cursor's count of micro-batches consumed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,8 +31,8 @@ pub struct State {
     /// Optimizer steps completed.
     pub step: usize,
     pub total_steps: usize,
+    /// With `config.seed`, also the state of every random draw (see above).
     pub cursor: Cursor,
-    pub rng: RngState,
     pub history: Vec<StepMetrics>,
     pub evals: Vec<EvalRecord>,
     pub best: Option<Best>,
@@ -49,13 +49,6 @@ pub struct Cursor {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RngState {
-    pub seed: u64,
-    /// Dropout masks of micro-batch `n` are seeded from `(seed, n)`.
-    pub micro_batches_done: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Best {
     pub step: usize,
     pub holdout_loss: f64,
@@ -63,7 +56,7 @@ pub struct Best {
 
 /// What a checkpoint holds besides `state.json`.
 pub struct Tensors {
-    /// Adapter matrices by PEFT name (also saved as a PEFT folder).
+    /// AdamW's moments, `NAME.exp_avg` and `NAME.exp_avg_sq` for each adapter matrix.
     pub moments: HashMap<String, Tensor>,
     pub best_adapter: Option<HashMap<String, Tensor>>,
 }
@@ -129,13 +122,17 @@ fn prune(dir: &Path, current: &str, keep: usize) {
     }
 }
 
+/// The folder of the latest checkpoint of the run in `out`, if there is one.
+pub fn latest(out: &Path) -> Option<PathBuf> {
+    let dir = checkpoints_dir(out);
+    let name = std::fs::read_to_string(dir.join(LATEST)).ok()?;
+    Some(dir.join(name.trim()))
+}
+
 /// The latest checkpoint of the run in `out`: its folder, state and tensors.
 pub fn load_latest(out: &Path) -> Result<(PathBuf, State, Tensors)> {
-    let dir = checkpoints_dir(out);
-    let latest = dir.join(LATEST);
-    let name = std::fs::read_to_string(&latest)
-        .map_err(|_| TrainError::Resume(format!("no checkpoint in {} (was a run started with this --out?)", out.display())))?;
-    let ckpt = dir.join(name.trim());
+    let ckpt = latest(out)
+        .ok_or_else(|| TrainError::Resume(format!("no checkpoint in {} (was a run started with this --out?)", out.display())))?;
     let text = std::fs::read_to_string(ckpt.join("state.json"))
         .map_err(|e| TrainError::Resume(format!("{}: {e}", ckpt.join("state.json").display())))?;
     let state: State = serde_json::from_str(&text).map_err(|e| TrainError::Resume(format!("{}: damaged state ({e})", ckpt.display())))?;

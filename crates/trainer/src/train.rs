@@ -22,7 +22,7 @@ use crate::error::{Result, TrainError};
 use crate::memory::{self, MemoryEstimate};
 use crate::optim::{clip_global_norm, lr_at, AdamW};
 use crate::progress::{process_memory, EvalRecord, Event, Status, StepMetrics};
-use crate::state::{self, Best, Cursor, RngState, State, Tensors};
+use crate::state::{self, Best, Cursor, State, Tensors};
 
 /// Rows of hidden states turned into logits at once (bounds the logits' memory).
 const LOSS_CHUNK: usize = 128;
@@ -122,8 +122,6 @@ impl Trainer {
         let lora = config.lora_config();
         let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
         let trainable_params = adapter::attach_new(&mut model, &lora, &config.targets, &mut rng)?;
-        let vars = model.adapter_vars();
-        let mut opt = AdamW::new(vars, config.adamw)?;
         let total_steps = config.total_steps(train.len());
         let pad = model.vocab.eos().first().copied().unwrap_or(0);
 
@@ -133,7 +131,6 @@ impl Trainer {
             step: 0,
             total_steps,
             cursor: Cursor { epoch: 0, batch_in_epoch: 0, micro_batches_done: 0 },
-            rng: RngState { seed: config.seed, micro_batches_done: 0 },
             history: Vec::new(),
             evals: Vec::new(),
             best: None,
@@ -141,10 +138,11 @@ impl Trainer {
         };
         let mut best_adapter = None;
         let mut resumed_from = None;
-        if let Some((dir, st, tensors)) = restored {
-            adapter::load(&mut model, &dir).map_err(|e| TrainError::Resume(e.to_string()))?;
-            // The optimizer's variables must be the adapter's new ones.
-            opt = AdamW::new(model.adapter_vars(), config.adamw)?;
+        if let Some((dir, _, _)) = &restored {
+            adapter::load(&mut model, dir).map_err(|e| TrainError::Resume(e.to_string()))?;
+        }
+        let mut opt = AdamW::new(model.adapter_vars(), config.adamw)?;
+        if let Some((_, st, tensors)) = restored {
             for s in &mut opt.slots {
                 let get = |k: String| tensors.moments.get(&k).cloned().ok_or_else(|| TrainError::Resume(format!("the checkpoint lacks `{k}`")));
                 s.exp_avg = get(format!("{}.exp_avg", s.name))?;
@@ -266,7 +264,7 @@ impl Trainer {
                 return Ok(None);
             }
             let batch = self.batch_at(&mut cursor)?;
-            tokens += batch.ids.iter().zip(&batch.labels).map(|(_, l)| l.len()).sum::<usize>();
+            tokens += batch.tokens();
             let pass = Pass {
                 grad: true,
                 dropout_seed: (self.config.dropout > 0.0).then(|| mix(self.config.seed, micro as u64)),
@@ -309,7 +307,6 @@ impl Trainer {
         self.opt.step(&grads, lr)?;
         self.state.step += 1;
         self.state.cursor = Cursor { micro_batches_done: micro, ..cursor };
-        self.state.rng.micro_batches_done = micro;
 
         let elapsed = started.elapsed().as_secs_f64();
         let done_here = (self.state.step - first_step) as f64;
@@ -411,16 +408,10 @@ impl Trainer {
 
     /// The adapter the run hands over: the best one on the holdout when one was
     /// evaluated, the last one otherwise.
-    fn write_final_adapter(&mut self, dir: &Path) -> Result<()> {
+    fn write_final_adapter(&self, dir: &Path) -> Result<()> {
         let cfg = self.adapter_config();
         match (&self.best_adapter, &self.state.best) {
-            (Some(best), Some(b)) if b.step != self.state.step => {
-                let last = adapter::adapter_tensors(&self.model)?;
-                set_adapter_tensors(&self.model, best)?;
-                let r = adapter::save(&self.model, dir, &cfg);
-                set_adapter_tensors(&self.model, &last)?;
-                r?;
-            }
+            (Some(best), Some(b)) if b.step != self.state.step => adapter::write(best, dir, &cfg)?,
             _ => adapter::save(&self.model, dir, &cfg)?,
         }
         Ok(())
@@ -428,9 +419,7 @@ impl Trainer {
 
     fn diverged(&self, what: String) -> TrainError {
         let _ = self.write_run_json(Status::Diverged);
-        let checkpoint = std::fs::read_to_string(state::checkpoints_dir(&self.config.out).join(state::LATEST))
-            .map(|n| state::checkpoints_dir(&self.config.out).join(n.trim()).display().to_string())
-            .unwrap_or_else(|_| "none was saved yet".into());
+        let checkpoint = state::latest(&self.config.out).map(|p| p.display().to_string()).unwrap_or_else(|| "none was saved yet".into());
         TrainError::Diverged { step: self.state.step + 1, what, checkpoint }
     }
 
@@ -493,15 +482,6 @@ fn check_memory(config: &TrainConfig) -> Result<MemoryEstimate> {
         }
     }
     Ok(estimate)
-}
-
-/// Replaces the adapters' values (used to write the best adapter).
-fn set_adapter_tensors(model: &Model, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    for (name, var) in model.adapter_vars() {
-        let t = tensors.get(&name).ok_or_else(|| TrainError::Compute(format!("missing adapter tensor {name}")))?;
-        var.set(t)?;
-    }
-    Ok(())
 }
 
 /// A 64-bit mix of two numbers (SplitMix64's finalizer): seeds for dropout.
