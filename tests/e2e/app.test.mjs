@@ -74,6 +74,13 @@ async function screenshotAll(driver, theme) {
       }
       await driver.executeScript("document.querySelector('main').scrollTop = 0");
     }
+    if (id === "train" && (await driver.findElements(byTestId("train-run"))).length) {
+      // The run (chart, figures, sample replies) and the list of runs, below the presets.
+      await driver.executeScript("document.querySelector('[data-testid=train-run]').scrollIntoView()");
+      await driver.sleep(150);
+      await screenshot(driver, `${theme}-train-run`);
+      await driver.executeScript("document.querySelector('main').scrollTop = 0");
+    }
     if (id === "model") {
       // The list is longer than the window: also show its end, folders opened.
       await driver.executeScript(
@@ -202,8 +209,8 @@ async function main() {
       }
     });
 
-    await check("Train and Chat say honestly that they are coming next", async () => {
-      for (const id of ["train", "chat"]) {
+    await check("Chat says honestly that it is coming next", async () => {
+      for (const id of ["chat"]) {
         await openScreen(driver, id);
         const el = await driver.findElement(byTestId("coming-next"));
         assert((await el.getText()).includes("Coming next"), `${id} has no "Coming next" notice`);
@@ -341,6 +348,45 @@ async function main() {
       }
     });
 
+    // ---- Train: a short run on SmolLM2 (self-contained section) ----
+    await check("the Train screen offers the three presets and says the run fits in memory", async () => {
+      await openScreen(driver, "train");
+      for (const id of ["personaAndStyle", "domainExpert", "textToSql"]) {
+        await driver.wait(until.elementLocated(byTestId(`preset-${id}`)), WAIT, `no ${id} preset card`);
+      }
+      assert((await driver.findElements(byTestId("coming-next"))).length === 0, "Train still says coming next");
+      await driver.findElement(byTestId("preset-personaAndStyle")).click();
+      await driver.wait(async () => (await textOf(driver, byTestId("train-fit"))).includes("Fits in memory"), WAIT * 3, "no memory estimate");
+    });
+
+    await check("a short run started from the advanced panel shows live steps, the chart and sample replies, and finishes", async () => {
+      await driver.executeScript("document.querySelector('[data-testid=train-advanced]').open = true");
+      const kind = await driver.findElement(byTestId("train-length-kind"));
+      await driver.executeScript("arguments[0].value = 'steps'; arguments[0].dispatchEvent(new Event('change', { bubbles: true }))", kind);
+      const set = async (id, v) => retype(await driver.wait(until.elementLocated(byTestId(id)), WAIT), String(v));
+      await set("train-steps", 4);
+      await set("train-seq-len", 128);
+      await set("train-rank", 4);
+      await set("train-grad-accum", 1);
+      await set("train-eval-every", 2);
+      await set("train-samples-count", 1);
+      await driver.wait(async () => (await textOf(driver, byTestId("train-fit"))).includes("Fits in memory"), WAIT * 3, "no memory estimate for the short run");
+      await driver.findElement(byTestId("train-start")).click();
+      await driver.wait(until.elementLocated(byTestId("train-run")), WAIT, "the run card did not appear");
+      // A step event reaches the screen: the progress line and the chart's line.
+      await driver.wait(async () => /^Step [1-9]\d* of 4$/.test(await textOf(driver, byTestId("train-step"))), 10 * 60_000, "no step arrived");
+      await driver.wait(until.elementLocated(byTestId("train-line")), WAIT, "the chart has no training line");
+      await driver.wait(async () => (await textOf(driver, byTestId("train-status"))) === "Finished", 10 * 60_000, "the run did not finish");
+      assert((await textOf(driver, byTestId("train-step"))) === "Step 4 of 4", "not all 4 steps shown");
+      await driver.wait(until.elementLocated(byTestId("train-adapter")), WAIT, "no adapter announced");
+      const samples = await textOf(driver, byTestId("train-samples"));
+      assert(/Sample replies at step 4/.test(samples), `sample replies: ${samples.slice(0, 200)}`);
+      const rows = await driver.findElements(byTestId("train-run-row"));
+      assert(rows.length === 1, `${rows.length} runs listed`);
+      const points = await driver.executeScript("return document.querySelector('[data-testid=train-line]').getAttribute('d').split('L').length");
+      assert(points === 4, `the chart has ${points} points`);
+    });
+
     await check("light theme: a screenshot of every screen", async () => {
       await driver.findElement(byTestId("theme-light")).click();
       assert((await currentTheme(driver)) === "light", "theme did not switch to light");
@@ -413,6 +459,16 @@ async function main() {
         if ((await it.getText()).includes(PROJECT)) await it.click();
       }
       await again.wait(until.elementLocated(byTestId("quality-report")), WAIT * 3, "switching back did not show the data");
+    });
+
+    await check("after a restart the finished run is listed again with its chart", async () => {
+      await openScreen(again, "train");
+      await again.wait(until.elementLocated(byTestId("train-run-row")), WAIT * 3, "the run is not listed after the restart");
+      const row = await textOf(again, byTestId("train-run-row"));
+      assert(row.includes("Finished") && row.includes("Adapter ready"), `run row: ${row}`);
+      await again.wait(until.elementLocated(byTestId("train-line")), WAIT, "the chart is not redrawn");
+      assert((await again.findElements(byTestId("recovery-banner"))).length === 0, "a finished run is offered for recovery");
+      await screenshot(again, "after-restart-train");
     });
   } finally {
     await again.quit().catch((e) => console.log(`  (closing the session failed: ${e?.message ?? e})`));
