@@ -20,6 +20,13 @@ const COMMANDS: &[&str] = &[
     "save_persona",
     "reset_persona",
     "set_project_model",
+    "open_chat",
+    "send_chat_message",
+    "stop_chat",
+    "new_chat",
+    "list_chats",
+    "load_chat",
+    "set_chat_settings",
 ];
 
 fn main() {

@@ -2,6 +2,7 @@
 //! library crates. The little state it keeps (projects, the last data inspection, folder
 //! watchers) lives in [`session::Session`], over the project store in [`store`].
 
+mod cmd_chat;
 mod commands;
 pub mod data;
 pub mod session;
@@ -38,6 +39,7 @@ pub fn run() {
             let store = store::Store::open(&dir)?;
             let session = session::Session::open(store, Arc::new(WindowSink(app.handle().clone())));
             app.manage(session);
+            app.manage(Arc::new(cmd_chat::ChatState::default()));
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -55,6 +57,13 @@ pub fn run() {
             commands::save_persona,
             commands::reset_persona,
             commands::set_project_model,
+            cmd_chat::open_chat,
+            cmd_chat::send_chat_message,
+            cmd_chat::stop_chat,
+            cmd_chat::new_chat,
+            cmd_chat::list_chats,
+            cmd_chat::load_chat,
+            cmd_chat::set_chat_settings,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {
