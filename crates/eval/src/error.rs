@@ -16,6 +16,10 @@ pub enum EvalError {
     Database { path: PathBuf, why: String },
     #[error("turn {turn}: the message alone takes {tokens} tokens, more than the {budget} the model's context leaves for a prompt; shorten it or lower the reply length")]
     MessageTooLong { turn: usize, tokens: usize, budget: usize },
+    #[error("{path} has no chat record with an assistant reply to score; point --data at the *.holdout.jsonl that `residency data build --holdout` writes")]
+    NoHoldout { path: PathBuf },
+    #[error("the holdout evaluation failed: {0}")]
+    Holdout(String),
     #[error("the model failed: {0}")]
     Engine(#[from] engine::EngineError),
     #[error("the chat template or tokenizer failed: {0}")]

@@ -7,6 +7,8 @@
 //! - [`sql`]: a guard that parses generated SQL and refuses anything but a read-only query,
 //!   extraction of SQL from a reply, and execution accuracy on a SQLite database opened
 //!   read-only (result sets compared as multisets).
+//! - [`holdout`]: loss and perplexity of base, base + persona prompt and adapter on the
+//!   held-out records (assistant tokens only, as in training), and replies side by side.
 //! - [`report`]: a self-contained HTML report (inline SVG chart, tables).
 //!
 //! Supporting files: `features.rs` (text to hashed n-gram vectors), `generic.rs` (built-in
@@ -19,6 +21,7 @@ pub mod drift;
 pub mod error;
 pub mod features;
 pub mod generic;
+pub mod holdout;
 pub mod report;
 pub mod sql;
 

@@ -7,7 +7,41 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::drift::DriftRun;
+use crate::holdout::{HoldoutSide, SideBySide};
 use crate::sql::{GuardedReply, SqlEvaluation, Verdict};
+
+/// Horizontal bars of each side's perplexity, labelled with the value.
+fn perplexity_bars(sides: &[HoldoutSide]) -> String {
+    let max = sides.iter().map(|s| s.perplexity).filter(|p| p.is_finite()).fold(0f64, f64::max);
+    if max <= 0.0 {
+        return String::new();
+    }
+    let (label_w, bar_w, row_h) = (200.0, 420.0, 30.0);
+    let height = row_h * sides.len() as f64 + 10.0;
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {w} {height}\" width=\"{w}\" height=\"{height}\" role=\"img\" aria-label=\"perplexity by side\">\n",
+        w = label_w + bar_w + 80.0
+    );
+    for (i, s) in sides.iter().enumerate() {
+        let y = 5.0 + i as f64 * row_h;
+        let len = if s.perplexity.is_finite() { bar_w * s.perplexity / max } else { bar_w };
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"13\">{}</text><rect x=\"{label_w}\" y=\"{}\" width=\"{len:.1}\" height=\"{}\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"13\">{:.2}</text>",
+            label_w - 8.0,
+            y + 18.0,
+            esc(&s.label),
+            y + 4.0,
+            row_h - 10.0,
+            COLORS[i % COLORS.len()],
+            label_w + len + 6.0,
+            y + 18.0,
+            s.perplexity
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
 
 const COLORS: &[&str] = &["#1d4ed8", "#c2410c", "#15803d", "#7e22ce"];
 
@@ -20,6 +54,10 @@ pub struct Report {
     pub drift: Vec<DriftRun>,
     pub sql: Vec<SqlEvaluation>,
     pub guard: Vec<GuardedReply>,
+    /// Loss and perplexity of each side on held-out records.
+    pub holdout: Vec<HoldoutSide>,
+    /// Replies to held-out prompts, side by side.
+    pub side_by_side: Vec<SideBySide>,
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -59,6 +97,12 @@ impl Report {
             }
             h.push_str("</ul>\n");
         }
+        if !self.holdout.is_empty() {
+            self.holdout_section(&mut h);
+        }
+        if !self.side_by_side.is_empty() {
+            self.side_by_side_section(&mut h);
+        }
         if !self.drift.is_empty() {
             self.drift_section(&mut h);
         }
@@ -71,6 +115,42 @@ impl Report {
         }
         h.push_str("</body>\n</html>\n");
         h
+    }
+
+    fn holdout_section(&self, h: &mut String) {
+        h.push_str("<h2>Held-out records</h2>\n<p>How likely each side finds the persona's own held-out replies: mean loss per assistant token (nats) and perplexity. Lower is closer to the voice. Every side is scored on the same assistant tokens.</p>\n");
+        h.push_str("<table>\n<tr><th>side</th><th>records</th><th>assistant tokens</th><th>loss</th><th>perplexity</th><th>prompt tokens per record</th></tr>\n");
+        for s in &self.holdout {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.2}</td><td>{:.0}</td></tr>",
+                esc(&s.label),
+                s.records,
+                s.tokens,
+                s.loss,
+                s.perplexity,
+                s.mean_prompt_tokens
+            );
+        }
+        h.push_str("</table>\n");
+        h.push_str(&perplexity_bars(&self.holdout));
+    }
+
+    fn side_by_side_section(&self, h: &mut String) {
+        h.push_str("<h2>Replies side by side</h2>\n<table>\n<tr><th>prompt</th>");
+        let labels: Vec<&str> = self.side_by_side.first().map(|s| s.replies.iter().map(|(l, _)| l.as_str()).collect()).unwrap_or_default();
+        for l in &labels {
+            let _ = write!(h, "<th>{}</th>", esc(l));
+        }
+        h.push_str("</tr>\n");
+        for s in &self.side_by_side {
+            let _ = write!(h, "<tr><td>{}</td>", esc(&s.prompt));
+            for (_, r) in &s.replies {
+                let _ = write!(h, "<td><pre>{}</pre></td>", esc(r));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
     }
 
     fn drift_section(&self, h: &mut String) {
@@ -388,8 +468,17 @@ mod tests {
                 executed: false,
                 result: None,
             }],
+            holdout: vec![
+                HoldoutSide { label: "base".into(), system_prompt: None, records: 21, tokens: 1216, loss: 4.16, perplexity: 4.16f64.exp(), mean_prompt_tokens: 40.0 },
+                HoldoutSide { label: "adapter".into(), system_prompt: None, records: 21, tokens: 1216, loss: 2.4, perplexity: 2.4f64.exp(), mean_prompt_tokens: 40.0 },
+            ],
+            side_by_side: vec![SideBySide { prompt: "Decaf?".into(), replies: vec![("base".into(), "Sure <b>".into()), ("adapter".into(), "Hi friend".into())] }],
         };
         let html = report.to_html();
+        assert!(html.contains("<td>4.1600</td><td>64.07</td>"), "{html}");
+        let bars = html.split("aria-label=\"perplexity by side\"").nth(1).and_then(|s| s.split("</svg>").next()).expect("a perplexity chart");
+        assert_eq!(bars.matches("<rect").count(), 2, "one perplexity bar per side");
+        assert!(html.contains("Sure &lt;b&gt;"));
         let closed = balanced(&html).unwrap_or_else(|e| panic!("{e}\n{html}"));
         assert!(closed > 100, "{closed}");
         assert_eq!(html.matches("<polyline").count(), 2);

@@ -1,7 +1,8 @@
 //! `residency eval …`: measure what a fine-tune changed, with the `eval` crate.
 //! `drift` plays a long scripted conversation against the base model with the persona as
 //! system prompt and against the adapter with no system prompt, scoring every reply;
-//! `sql` measures text-to-SQL execution accuracy behind a read-only guard. Both print a
+//! `sql` measures text-to-SQL execution accuracy behind a read-only guard; `holdout` compares
+//! loss and perplexity on held-out records and shows replies side by side. All print a
 //! summary (or `--json`) and can write a self-contained HTML report (`--html`).
 
 use std::path::PathBuf;
@@ -19,6 +20,41 @@ pub enum EvalCommand {
     Drift(DriftArgs),
     /// Text-to-SQL execution accuracy on a SQLite database, behind a read-only guard.
     Sql(SqlArgs),
+    /// Loss and perplexity on held-out records: base, base + persona prompt, adapter; and
+    /// replies to held-out prompts side by side.
+    Holdout(HoldoutArgs),
+}
+
+#[derive(clap::Args)]
+pub struct HoldoutArgs {
+    /// A .gguf file or a Hugging Face folder (default: the SmolLM2 fixture).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// A trained adapter folder (PEFT format); without it only the base sides run.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// Held-out chat records, JSON Lines (the `*.holdout.jsonl` that `residency data build
+    /// --holdout` writes beside the training file).
+    #[arg(long)]
+    data: PathBuf,
+    /// The persona file (TOML): adds the side "base + persona prompt" and is the system prompt
+    /// of the base side's sample replies.
+    #[arg(long)]
+    persona: Option<PathBuf>,
+    /// Held-out prompts, one a line, for replies side by side.
+    #[arg(long, value_name = "FILE")]
+    prompts: Option<PathBuf>,
+    /// How many of the prompts to answer.
+    #[arg(long, default_value_t = 10)]
+    samples: usize,
+    #[arg(long, default_value_t = 120)]
+    max_tokens: usize,
+    /// Print the whole result as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write an HTML report here.
+    #[arg(long, value_name = "OUT")]
+    html: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -94,7 +130,61 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
     match cmd {
         EvalCommand::Drift(a) => drift(a),
         EvalCommand::Sql(a) => sql(a),
+        EvalCommand::Holdout(a) => holdout(a),
     }
+}
+
+fn holdout(a: HoldoutArgs) -> Result<()> {
+    let records = eval::holdout::read_records(&a.data)?;
+    let persona = a.persona.as_deref().map(Persona::load).transpose()?;
+    let system = persona.as_ref().map(|p| p.system_prompt());
+    let prompts = match &a.prompts {
+        Some(p) => eval::read_script(p)?.into_iter().take(a.samples).collect(),
+        None => Vec::new(),
+    };
+    let path = model_path(a.model.as_deref())?;
+    let mut model = load_model(&path)?;
+    let cancel = cancel_on_ctrl_c();
+    let mut report = Report { title: format!("Holdout: {}", a.data.display()), ..Default::default() };
+    report.notes.push(format!(
+        "model {}; {} held-out records from {}; loss on assistant tokens only, tokenized as in training; greedy replies",
+        path.display(),
+        records.conversations.len(),
+        a.data.display()
+    ));
+    for (line, why) in &records.skipped {
+        report.notes.push(format!("line {line} left out: {why}"));
+    }
+    let mut sides: Vec<(String, Option<String>, bool)> = vec![("base".into(), None, false)];
+    if let Some(s) = &system {
+        sides.push(("base + persona prompt".into(), Some(s.clone()), false));
+    }
+    if a.adapter.is_some() {
+        sides.push(("adapter, no system prompt".into(), None, true));
+    }
+    let mut replies: Vec<(String, Vec<String>)> = Vec::new();
+    for (label, side_system, adapter) in &sides {
+        if *adapter {
+            let dir = a.adapter.as_ref().expect("the adapter side exists only with --adapter");
+            load_adapter(&mut model, dir)?;
+            report.notes.push(format!("adapter {}", dir.display()));
+        }
+        let side = eval::holdout::score_side(&model, label, &records, side_system.as_deref())?;
+        eprintln!("{label}: loss {:.4}, perplexity {:.2} on {} tokens", side.loss, side.perplexity, side.tokens);
+        report.holdout.push(side);
+        // Replies side by side: the plain base's only when there is no persona side instead.
+        let plain_base_beside_persona = side_system.is_none() && !*adapter && system.is_some();
+        if !prompts.is_empty() && !plain_base_beside_persona {
+            replies.push((label.clone(), eval::holdout::replies(&model, &prompts, side_system.as_deref(), a.max_tokens, cancel)?));
+        }
+    }
+    for (i, p) in prompts.iter().enumerate() {
+        report.side_by_side.push(eval::holdout::SideBySide { prompt: p.clone(), replies: replies.iter().map(|(l, r)| (l.clone(), r[i].clone())).collect() });
+    }
+    if a.adapter.is_none() {
+        report.notes.push("no --adapter given: only the base sides ran".into());
+    }
+    finish(&report, a.json, a.html.as_deref())
 }
 
 fn drift(a: DriftArgs) -> Result<()> {
@@ -205,6 +295,15 @@ fn finish(report: &Report, json: bool, html: Option<&std::path::Path>) -> Result
             );
             for n in &r.notes {
                 println!("  note: {n}");
+            }
+        }
+        for h in &report.holdout {
+            println!("{}: holdout loss {:.4}, perplexity {:.2} ({} assistant tokens in {} records; {:.0} prompt tokens per record)", h.label, h.loss, h.perplexity, h.tokens, h.records, h.mean_prompt_tokens);
+        }
+        for s in &report.side_by_side {
+            println!("\n> {}", s.prompt);
+            for (label, reply) in &s.replies {
+                println!("  [{label}] {reply}");
             }
         }
         for e in &report.sql {
