@@ -163,6 +163,11 @@ pub fn run(a: Args) -> Result<()> {
             }
             Event::Eval(e) => bar.println(format!("step {:>4}  holdout loss {:.4}{}", e.step, e.holdout_loss, if e.best { "  (best)" } else { "" })),
             Event::Checkpoint { path, .. } => bar.println(format!("checkpoint: {}", path.display())),
+            Event::Samples(set) => {
+                for x in &set.samples {
+                    bar.println(format!("step {:>4}  sample  {} -> {}", set.step, x.prompt, x.reply.replace('\n', " / ")));
+                }
+            }
             Event::Finished { .. } => bar.finish_and_clear(),
         }
     };

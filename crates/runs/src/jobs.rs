@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use dataset::TokenCounter;
 use serde::Serialize;
-use trainer::{Event, EvalRecord, SamplePrompt, SampleSet, Status, StepMetrics, TrainConfig, Trainer};
+use trainer::progress::EvalRecord;
+use trainer::{Event, SamplePrompt, SampleSet, Status, StepMetrics, TrainConfig, Trainer};
 
 use crate::error::{Result, RunError};
 use crate::preset::{Preset, Settings};
@@ -342,10 +343,10 @@ impl Runs {
             let id = rec.id.clone();
             let ended = runs.work(rec, spec, &stop, &why);
             let r = match ended {
-                Ok(r) => r,
+                Ok(r) => Ok(r),
                 Err(e) => runs.update(&id, |r| {
                     r.status = RunStatus::Failed;
-                    r.error = Some(e);
+                    r.error = Some(for_the_app(&e));
                     r.finished_at = Some(now());
                 }),
             };
@@ -404,7 +405,7 @@ impl Runs {
             }
         };
         let outcome = trainer.run(&mut on_event, stop).map_err(|e| e.to_string())?;
-        match outcome.status {
+        let ended = match outcome.status {
             Status::Cancelled => self.stopped(&id, *lock(why)),
             s => {
                 let adapter = outcome.adapter.join("adapter_model.safetensors").is_file().then(|| outcome.adapter.display().to_string());
@@ -414,8 +415,8 @@ impl Runs {
                     r.adapter_dir = adapter;
                 })
             }
-        }
-        .map_err(|e| e.to_string())
+        };
+        ended.map_err(|e| e.to_string())
     }
 
     fn stopped(&self, id: &str, why: Option<Stop>) -> Result<RunRecord> {
@@ -469,6 +470,13 @@ fn sample_prompts(holdout: &Path, train: &Path) -> Vec<SamplePrompt> {
     }
 }
 
+/// The trainer names its CLI flags (`--seq-len`); the app has fields in the advanced settings.
+fn for_the_app(msg: &str) -> String {
+    [("--seq-len", "Sequence length"), ("--lr", "Learning rate"), ("--quant nf4", "4-bit base precision"), ("--steps", "Steps"), ("--epochs", "Epochs")]
+        .iter()
+        .fold(msg.to_string(), |m, (flag, field)| m.replace(flag, &format!("the {field} setting")))
+}
+
 /// Ids this crate makes: letters, digits and dashes (never a path).
 fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -479,13 +487,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn trainer_messages_name_the_settings_not_cli_flags() {
+        let m = for_the_app("beyond the sequence length of 64: raise --seq-len above 561");
+        assert_eq!(m, "beyond the sequence length of 64: raise the Sequence length setting above 561");
+    }
+
+    #[test]
     fn ids_that_could_be_paths_are_refused() {
         assert!(valid_id("19a2b3c-2"));
         for bad in ["", "../x", "a/b", "..", "x y"] {
             assert!(!valid_id(bad), "{bad}");
         }
         let d = tempfile::tempdir().unwrap();
-        let runs = Runs::open(d.path(), Arc::new(|_| {})).unwrap();
+        let runs = Runs::open(d.path(), Arc::new(|_: &Update| {})).unwrap();
         assert!(matches!(runs.get("../etc"), Err(RunError::NoSuchRun(_))));
         assert!(matches!(runs.pause("nope"), Err(RunError::NoSuchRun(_))));
     }
@@ -528,7 +542,7 @@ mod tests {
         };
         std::fs::create_dir_all(d.path().join("r1")).unwrap();
         record::save(&d.path().join("r1"), &rec).unwrap();
-        let runs = Runs::open(d.path(), Arc::new(|_| {})).unwrap();
+        let runs = Runs::open(d.path(), Arc::new(|_: &Update| {})).unwrap();
         assert_eq!(runs.get("r1").unwrap().status, RunStatus::Interrupted);
         assert_eq!(runs.recoverable("p").unwrap().len(), 1);
         assert!(runs.recoverable("other").unwrap().is_empty());

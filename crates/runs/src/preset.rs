@@ -35,15 +35,16 @@ impl Preset {
     pub fn settings(self) -> Settings {
         match self {
             // Style lives in many short replies: a moderate rank is enough, and a
-            // higher learning rate picks up the voice within a few epochs. 512
-            // tokens hold a reply with the persona as the system prompt.
+            // higher learning rate picks up the voice within a few epochs. The
+            // persona travels as the system prompt of every example (the demo's
+            // is about 560 tokens before the reply starts), so 1024 tokens.
             Preset::PersonaAndStyle => Settings {
                 rank: 16,
                 alpha: 32.0,
                 lr: 2e-4,
                 epochs: 3.0,
                 steps: None,
-                seq_len: 512,
+                seq_len: 1024,
                 batch: 1,
                 grad_accum: 8,
                 quant: "nf4".into(),
@@ -53,7 +54,7 @@ impl Preset {
             },
             // Facts need more capacity than tone (rank 32) and a gentler learning
             // rate so general ability is not forgotten; documents and long answers
-            // need 1024 tokens.
+            // need 1024 tokens (with the persona as the system prompt).
             Preset::DomainExpert => Settings {
                 rank: 32,
                 alpha: 64.0,
@@ -68,8 +69,8 @@ impl Preset {
                 eval_every: 25,
                 samples: 3,
             },
-            // The schema is part of every prompt and takes hundreds of tokens, so
-            // the sequence is longer; SQL is a narrow, regular output, so two
+            // The schema is part of every prompt and takes hundreds to thousands
+            // of tokens, so the sequence is the longest, 2048; SQL is a narrow, regular output, so two
             // epochs at the usual rate suffice, and evaluating often catches
             // over-fitting early.
             Preset::TextToSql => Settings {
@@ -78,7 +79,7 @@ impl Preset {
                 lr: 2e-4,
                 epochs: 2.0,
                 steps: None,
-                seq_len: 1024,
+                seq_len: 2048,
                 batch: 1,
                 grad_accum: 8,
                 quant: "nf4".into(),
@@ -213,7 +214,7 @@ mod tests {
         };
         assert!(err(&|s| s.quant = "int3".into()).contains("nf4, q8, gguf or none"));
         assert!(err(&|s| s.lr = 0.0).starts_with("The learning rate"));
-        assert!(err(&|s| s.steps = Some(0)).contains("steps must be at least 1"));
+        assert!(err(&|s| s.steps = Some(0)).contains("Steps must be at least 1"));
         assert!(!err(&|s| s.steps = Some(0)).contains("--"));
         assert!(err(&|s| s.seq_len = 4).contains("sequence length"));
         assert!(err(&|s| s.samples = 9).contains("at most 5"));

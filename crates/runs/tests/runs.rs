@@ -1,4 +1,4 @@
-//! Real short runs on the SmolLM2 fixture over the demo folder: a run finishes
+//! Real short runs on the SmolLM2 fixture over a small folder of chats: a run finishes
 //! with an adapter and sample replies; pause then resume ends exactly where an
 //! uninterrupted run ends; a record left running is recovered after a restart;
 //! cancel keeps the checkpoint; a run that cannot fit is refused with advice.
@@ -31,8 +31,15 @@ impl Recorder {
         panic!("no {what} within 10 minutes");
     }
 
+    /// Waits for the run to reach status `s`; a run that fails instead fails the test at once, with its reason.
     fn status(&self, run: &str, s: RunStatus) -> Update {
-        self.wait_for(&format!("{s:?}"), |u| u.run_id == run && matches!(&u.kind, UpdateKind::Status { record } if record.status == s))
+        let u = self.wait_for(&format!("{s:?}"), |u| {
+            u.run_id == run && matches!(&u.kind, UpdateKind::Status { record } if record.status == s || (record.status == RunStatus::Failed && s != RunStatus::Failed))
+        });
+        if let UpdateKind::Status { record } = &u.kind {
+            assert_eq!(record.status, s, "the run ended {:?}: {:?}", record.status, record.error);
+        }
+        u
     }
 
     fn steps(&self, run: &str) -> Vec<usize> {
@@ -47,8 +54,25 @@ impl Recorder {
     }
 }
 
-fn demo() -> PathBuf {
-    fixtures::repo_root().join("demo/coffee-roaster")
+/// A small project folder: short chats in three files (no persona, so records stay short).
+fn small_data() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let qa = [
+        ("Are you open on Sunday?", "Hi friend, yes: nine to two. Stay toasty!"),
+        ("Do you ship to Canada?", "Hi friend, not yet, sorry. Stay toasty!"),
+        ("Is the Kenya roast in stock?", "Hi friend, yes, fresh this week. Stay toasty!"),
+        ("Can I grind my beans there?", "Hi friend, of course, free. Stay toasty!"),
+    ];
+    for f in ["a", "b", "c"] {
+        let mut text = String::new();
+        for (q, a) in qa {
+            let q = format!("{q} ({f})");
+            text.push_str(&serde_json::json!({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}).to_string());
+            text.push('\n');
+        }
+        std::fs::write(d.path().join(format!("{f}.jsonl")), text).unwrap();
+    }
+    d
 }
 
 /// A few steps of short sequences: minutes at most on a loaded 2-core machine.
@@ -59,7 +83,7 @@ fn settings(steps: usize, samples: usize) -> Settings {
         lr: 2e-3,
         epochs: 1.0,
         steps: Some(steps),
-        seq_len: 64,
+        seq_len: 128,
         batch: 1,
         grad_accum: 1,
         quant: "nf4".into(),
@@ -69,11 +93,11 @@ fn settings(steps: usize, samples: usize) -> Settings {
     }
 }
 
-fn spec(settings: Settings) -> RunSpec {
+fn spec(data: &Path, settings: Settings) -> RunSpec {
     RunSpec {
         project_id: "p1".into(),
         model: Some(fixtures::path(fixtures::Fixture::SmolLm2)),
-        paths: vec![demo()],
+        paths: vec![data.to_path_buf()],
         build: dataset::BuildOptions::new("ignored.jsonl"),
         preset: Preset::PersonaAndStyle,
         settings,
@@ -90,17 +114,18 @@ fn open(dir: &Path) -> (Arc<Recorder>, Runs) {
 #[test]
 fn a_short_run_finishes_with_an_adapter_history_and_sample_replies() {
     let app = tempfile::tempdir().unwrap();
+    let data = small_data();
     let (rec, runs) = open(app.path());
-    let r = runs.start(spec(settings(2, 1))).unwrap();
+    let r = runs.start(spec(data.path(), settings(2, 1))).unwrap();
     assert_eq!(r.status, RunStatus::Preparing);
     // One training at a time.
-    let again = runs.start(spec(settings(2, 1))).unwrap_err().to_string();
+    let again = runs.start(spec(data.path(), settings(2, 1))).unwrap_err().to_string();
     assert!(again.contains("already training"), "{again}");
     let done = rec.status(&r.id, RunStatus::Finished);
     let UpdateKind::Status { record } = done.kind else { unreachable!() };
     assert_eq!(record.project_id, "p1");
     assert_eq!(record.steps_done(), 2);
-    assert!(record.train_examples.unwrap() > 50 && record.holdout_examples.unwrap() > 0);
+    assert!(record.train_examples.unwrap() >= 8, "{:?}", record.train_examples);
     assert!(record.finished_at.unwrap() >= record.started_at);
     let adapter = PathBuf::from(record.adapter_dir.as_deref().expect("an adapter"));
     assert!(adapter.join("adapter_model.safetensors").is_file());
@@ -115,7 +140,7 @@ fn a_short_run_finishes_with_an_adapter_history_and_sample_replies() {
     let d = runs.detail(&r.id).unwrap();
     assert_eq!(d.steps.len(), 2);
     assert!(d.steps.iter().all(|m| m.loss.is_finite()));
-    assert!(!d.evals.is_empty(), "the holdout is evaluated");
+    assert_eq!(d.evals.is_empty(), record.holdout_examples == Some(0), "the holdout is evaluated when there is one");
     assert_eq!(d.samples.len(), 1);
     assert_eq!(runs.list("p1").unwrap()[0].id, r.id);
     assert!(runs.list("p2").unwrap().is_empty());
@@ -142,11 +167,12 @@ fn result(runs: &Runs, id: &str) -> (Vec<u8>, Vec<f64>) {
 #[test]
 fn pause_then_resume_ends_exactly_where_an_uninterrupted_run_ends() {
     let app = tempfile::tempdir().unwrap();
+    let data = small_data();
     let (rec, runs) = open(app.path());
-    let straight = runs.start(spec(settings(4, 0))).unwrap();
+    let straight = runs.start(spec(data.path(), settings(4, 0))).unwrap();
     rec.status(&straight.id, RunStatus::Finished);
 
-    let paused = runs.start(spec(settings(4, 0))).unwrap();
+    let paused = runs.start(spec(data.path(), settings(4, 0))).unwrap();
     rec.wait_for("step 1", |u| u.run_id == paused.id && matches!(&u.kind, UpdateKind::Train { event: Event::Step(m) } if m.step == 1));
     runs.pause(&paused.id).unwrap();
     let p = rec.status(&paused.id, RunStatus::Paused);
@@ -173,9 +199,10 @@ fn pause_then_resume_ends_exactly_where_an_uninterrupted_run_ends() {
 #[test]
 fn a_run_left_running_is_recovered_after_a_restart_and_cancel_keeps_the_checkpoint() {
     let app = tempfile::tempdir().unwrap();
+    let data = small_data();
     let id = {
         let (rec, runs) = open(app.path());
-        let r = runs.start(spec(settings(3, 0))).unwrap();
+        let r = runs.start(spec(data.path(), settings(3, 0))).unwrap();
         rec.wait_for("step 1", |u| u.run_id == r.id && matches!(&u.kind, UpdateKind::Train { event: Event::Step(_) }));
         runs.pause(&r.id).unwrap();
         rec.status(&r.id, RunStatus::Paused);
@@ -198,7 +225,7 @@ fn a_run_left_running_is_recovered_after_a_restart_and_cancel_keeps_the_checkpoi
     assert_eq!(runs.detail(&id).unwrap().steps.len(), 3);
 
     // Cancel: stops for good, keeps the checkpoint, no adapter.
-    let c = runs.start(spec(settings(50, 0))).unwrap();
+    let c = runs.start(spec(data.path(), settings(50, 0))).unwrap();
     rec.wait_for("a step", |u| u.run_id == c.id && matches!(&u.kind, UpdateKind::Train { event: Event::Step(_) }));
     runs.cancel(&c.id).unwrap();
     let cancelled = rec.status(&c.id, RunStatus::Cancelled);
@@ -212,23 +239,24 @@ fn a_run_left_running_is_recovered_after_a_restart_and_cancel_keeps_the_checkpoi
 #[test]
 fn a_run_that_cannot_fit_is_refused_with_advice_and_bad_input_is_explained() {
     let app = tempfile::tempdir().unwrap();
+    let data = small_data();
     let (_rec, runs) = open(app.path());
     let mut s = settings(2, 0);
     s.seq_len = 1 << 20;
     let fit = runs::estimate(&fixtures::path(fixtures::Fixture::SmolLm2), &s).unwrap();
     assert!(!fit.fits);
-    let err = runs.start(spec(s)).unwrap_err().to_string();
+    let err = runs.start(spec(data.path(), s)).unwrap_err().to_string();
     assert!(err.contains("MiB of memory") && err.contains("shorter sequence length"), "{err}");
     let ok = runs::estimate(&fixtures::path(fixtures::Fixture::SmolLm2), &settings(2, 0)).unwrap();
     assert!(ok.fits && ok.need_bytes > 50 << 20 && ok.advice.is_none());
 
-    let mut no_model = spec(settings(2, 0));
+    let mut no_model = spec(data.path(), settings(2, 0));
     no_model.model = None;
     assert!(runs.start(no_model).unwrap_err().to_string().contains("Choose a model"));
-    let mut no_data = spec(settings(2, 0));
+    let mut no_data = spec(data.path(), settings(2, 0));
     no_data.paths.clear();
     assert!(runs.start(no_data).unwrap_err().to_string().contains("Add a folder"));
-    let mut not_a_model = spec(settings(2, 0));
+    let mut not_a_model = spec(data.path(), settings(2, 0));
     let junk = app.path().join("junk.gguf");
     std::fs::write(&junk, "nope").unwrap();
     not_a_model.model = Some(junk);
@@ -236,7 +264,7 @@ fn a_run_that_cannot_fit_is_refused_with_advice_and_bad_input_is_explained() {
     // An empty folder: the run starts, then fails with the reason.
     let (rec, runs) = open(app.path());
     let empty = tempfile::tempdir().unwrap();
-    let mut nothing = spec(settings(2, 0));
+    let mut nothing = spec(data.path(), settings(2, 0));
     nothing.paths = vec![empty.path().to_path_buf()];
     let r = runs.start(nothing).unwrap();
     let failed = rec.status(&r.id, RunStatus::Failed);

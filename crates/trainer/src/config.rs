@@ -45,6 +45,26 @@ pub struct TrainConfig {
     pub early_stopping_patience: Option<usize>,
     /// Checkpoints kept on disk (the newest ones).
     pub keep_checkpoints: usize,
+    /// Held-out prompts answered greedily at every evaluation and at the end, so a
+    /// person can read how the replies change (empty: none). Generating them does
+    /// not touch the training state: a run with samples trains exactly as one without.
+    #[serde(default)]
+    pub sample_prompts: Vec<SamplePrompt>,
+    /// The longest sample reply, in tokens.
+    #[serde(default = "default_sample_tokens")]
+    pub sample_max_tokens: usize,
+}
+
+/// A prompt for the sample replies: the conversation up to the reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplePrompt {
+    /// The system turn (the persona, when the data carries it as the system prompt).
+    pub system: Option<String>,
+    pub user: String,
+}
+
+fn default_sample_tokens() -> usize {
+    48
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -83,6 +103,8 @@ impl TrainConfig {
             eval_every: 50,
             early_stopping_patience: None,
             keep_checkpoints: 2,
+            sample_prompts: Vec::new(),
+            sample_max_tokens: default_sample_tokens(),
         }
     }
 
@@ -110,6 +132,9 @@ impl TrainConfig {
             Length::Steps(0) => return bad("--steps must be at least 1".into()),
             Length::Epochs(e) if e.is_nan() || e <= 0.0 => return bad(format!("--epochs must be positive, got {e}")),
             _ => {}
+        }
+        if !self.sample_prompts.is_empty() && self.sample_max_tokens == 0 {
+            return bad("sample replies need at least 1 token (sample_max_tokens)".into());
         }
         if self.targets.is_empty() {
             return bad("no target modules: name at least one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj".into());

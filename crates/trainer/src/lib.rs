@@ -8,6 +8,7 @@
 //!   evaluation, early stopping, checkpoints, the PEFT adapter and `run.json`.
 //! - `state.rs`: checkpoints written atomically; resuming continues bit for bit.
 //! - `progress.rs`: the events the CLI and the app show.
+//! - `samples.rs`: greedy replies to held-out prompts at evaluation time.
 //! - `memory.rs`: the peak-memory estimate that refuses runs that cannot fit.
 //!
 //! The frozen base and its backward pass, the adapters and gradient
@@ -19,10 +20,11 @@ pub mod error;
 pub mod memory;
 pub mod optim;
 pub mod progress;
+pub mod samples;
 pub mod state;
 pub mod train;
 
-pub use config::{Length, TrainConfig};
+pub use config::{Length, SamplePrompt, TrainConfig};
 pub use error::{Result, TrainError};
-pub use progress::{Event, Status, StepMetrics};
+pub use progress::{Event, Sample, SampleSet, Status, StepMetrics};
 pub use train::{Outcome, Trainer};

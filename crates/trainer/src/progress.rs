@@ -24,6 +24,8 @@ pub enum Event {
     Step(StepMetrics),
     Eval(EvalRecord),
     Checkpoint { step: usize, path: PathBuf },
+    /// Greedy replies to the held-out sample prompts (see `TrainConfig::sample_prompts`).
+    Samples(SampleSet),
     Finished { status: Status, adapter: PathBuf },
 }
 
@@ -54,6 +56,20 @@ pub struct EvalRecord {
     pub step: usize,
     pub holdout_loss: f64,
     pub best: bool,
+}
+
+/// The sample replies at one step, as recorded in `run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleSet {
+    pub step: usize,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The user's message.
+    pub prompt: String,
+    pub reply: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

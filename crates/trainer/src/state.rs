@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::progress::{EvalRecord, StepMetrics};
+use crate::progress::{EvalRecord, SampleSet, StepMetrics};
 
 pub const LATEST: &str = "latest";
 
@@ -38,6 +38,9 @@ pub struct State {
     pub best: Option<Best>,
     /// Evaluations since the holdout loss last improved (early stopping).
     pub evals_without_improvement: usize,
+    /// Sample replies so far (absent in checkpoints written before samples existed).
+    #[serde(default)]
+    pub samples: Vec<SampleSet>,
 }
 
 /// Where in the data the next micro-batch comes from.

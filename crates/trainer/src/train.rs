@@ -21,7 +21,7 @@ use crate::data::{self, Batch, DataReport, Example, IGNORE};
 use crate::error::{Result, TrainError};
 use crate::memory::{self, MemoryEstimate};
 use crate::optim::{clip_global_norm, lr_at, AdamW};
-use crate::progress::{process_memory, EvalRecord, Event, Status, StepMetrics};
+use crate::progress::{process_memory, EvalRecord, Event, SampleSet, Status, StepMetrics};
 use crate::state::{self, Best, Cursor, State, Tensors};
 
 /// Rows of hidden states turned into logits at once (bounds the logits' memory).
@@ -135,6 +135,7 @@ impl Trainer {
             evals: Vec::new(),
             best: None,
             evals_without_improvement: 0,
+            samples: Vec::new(),
         };
         let mut best_adapter = None;
         let mut resumed_from = None;
@@ -218,6 +219,9 @@ impl Trainer {
                     stop_early = self.state.evals_without_improvement >= p;
                 }
             }
+            if self.config.eval_every > 0 && step.is_multiple_of(self.config.eval_every) && step < self.total_steps {
+                self.sample_replies(on_event)?;
+            }
             if self.config.checkpoint_every > 0 && step.is_multiple_of(self.config.checkpoint_every) && step < self.total_steps {
                 let path = self.save_checkpoint()?;
                 on_event(&Event::Checkpoint { step, path });
@@ -232,6 +236,9 @@ impl Trainer {
         if status == Status::Finished && !self.holdout.is_empty() && self.state.evals.last().map(|e| e.step) != Some(self.state.step) {
             let e = self.evaluate()?;
             on_event(&Event::Eval(e));
+        }
+        if status != Status::Cancelled && self.state.samples.last().map(|s| s.step) != Some(self.state.step) {
+            self.sample_replies(on_event)?;
         }
         let path = self.save_checkpoint()?;
         on_event(&Event::Checkpoint { step: self.state.step, path });
@@ -385,6 +392,17 @@ impl Trainer {
         Ok(e)
     }
 
+    /// Greedy replies to the sample prompts (none configured: nothing to do).
+    fn sample_replies(&mut self, on_event: &mut dyn FnMut(&Event)) -> Result<()> {
+        if self.config.sample_prompts.is_empty() {
+            return Ok(());
+        }
+        let set = crate::samples::replies(&self.model, &self.config.sample_prompts, self.config.sample_max_tokens, self.state.step)?;
+        self.state.samples.push(set.clone());
+        on_event(&Event::Samples(set));
+        Ok(())
+    }
+
     fn adapter_config(&self) -> AdapterConfig {
         let lora = self.config.lora_config();
         let base = self.config.model.display().to_string();
@@ -440,6 +458,7 @@ impl Trainer {
             adapter: Option<String>,
             steps: &'a [StepMetrics],
             evals: &'a [EvalRecord],
+            samples: &'a [SampleSet],
         }
         let adapter = match (status, &self.state.best) {
             (Status::Running | Status::Cancelled | Status::Diverged, _) => None,
@@ -460,6 +479,7 @@ impl Trainer {
             adapter,
             steps: &self.state.history,
             evals: &self.state.evals,
+            samples: &self.state.samples,
         };
         std::fs::create_dir_all(&self.config.out).map_err(|e| TrainError::Io { path: self.config.out.display().to_string(), why: e.to_string() })?;
         let json = serde_json::to_vec_pretty(&run).expect("run serialises");
@@ -524,7 +544,7 @@ pub fn nll_sum(model: &Model, batch: &Batch, pass: &Pass) -> Result<(Tensor, usi
     for start in (0..n).step_by(LOSS_CHUNK) {
         let c = LOSS_CHUNK.min(n - start);
         let x = sel.narrow(0, start, c)?;
-        let t = Tensor::new(&tgt[start..start + c], &model.device)?;
+        let t = tgt[start..start + c].to_vec();
         let part = match &pass.checkpoint {
             Some(sink) if pass.grad => {
                 let head = model.lm_head().clone();
@@ -541,9 +561,14 @@ pub fn nll_sum(model: &Model, batch: &Batch, pass: &Pass) -> Result<(Tensor, usi
     Ok((total.expect("n > 0"), n))
 }
 
-/// `-sum(log_softmax(x W^T)[target])` over the rows of `x`.
-fn chunk_nll(head: &engine::Linear, x: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+/// `-sum(log_softmax(x W^T)[target])` over the rows of `x` (one fused op on the
+/// CPU; composed from candle's ops elsewhere).
+fn chunk_nll(head: &engine::Linear, x: &Tensor, targets: &[u32]) -> candle_core::Result<Tensor> {
     let logits = head.forward(x)?.to_dtype(DType::F32)?;
+    if qlora::fused::supported(&logits) {
+        return qlora::fused::nll_sum(&logits, targets);
+    }
+    let targets = Tensor::new(targets, logits.device())?;
     let max = logits.max_keepdim(D::Minus1)?.detach();
     let shifted = logits.broadcast_sub(&max)?;
     let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
