@@ -359,32 +359,33 @@ async function main() {
       await driver.wait(async () => (await textOf(driver, byTestId("train-fit"))).includes("Fits in memory"), WAIT * 3, "no memory estimate");
     });
 
-    await check("a short run started from the advanced panel shows live steps, the chart and sample replies, and finishes", async () => {
+    await check("a 2-step run started from the advanced panel shows live steps, the chart and sample replies, and finishes", async () => {
       await driver.executeScript("document.querySelector('[data-testid=train-advanced]').open = true");
       const kind = await driver.findElement(byTestId("train-length-kind"));
       await driver.executeScript("arguments[0].value = 'steps'; arguments[0].dispatchEvent(new Event('change', { bubbles: true }))", kind);
       const set = async (id, v) => retype(await driver.wait(until.elementLocated(byTestId(id)), WAIT), String(v));
-      await set("train-steps", 4);
-      await set("train-seq-len", 128);
+      // The persona travels as the system prompt (about 600 tokens before a reply starts).
+      await set("train-steps", 2);
+      await set("train-seq-len", 768);
       await set("train-rank", 4);
       await set("train-grad-accum", 1);
-      await set("train-eval-every", 2);
+      await set("train-eval-every", 0); // the holdout and the samples at the end only
       await set("train-samples-count", 1);
       await driver.wait(async () => (await textOf(driver, byTestId("train-fit"))).includes("Fits in memory"), WAIT * 3, "no memory estimate for the short run");
       await driver.findElement(byTestId("train-start")).click();
       await driver.wait(until.elementLocated(byTestId("train-run")), WAIT, "the run card did not appear");
       // A step event reaches the screen: the progress line and the chart's line.
-      await driver.wait(async () => /^Step [1-9]\d* of 4$/.test(await textOf(driver, byTestId("train-step"))), 10 * 60_000, "no step arrived");
+      await driver.wait(async () => /^Step [1-9]\d* of 2$/.test(await textOf(driver, byTestId("train-step"))), 10 * 60_000, "no step arrived");
       await driver.wait(until.elementLocated(byTestId("train-line")), WAIT, "the chart has no training line");
       await driver.wait(async () => (await textOf(driver, byTestId("train-status"))) === "Finished", 10 * 60_000, "the run did not finish");
-      assert((await textOf(driver, byTestId("train-step"))) === "Step 4 of 4", "not all 4 steps shown");
+      assert((await textOf(driver, byTestId("train-step"))) === "Step 2 of 2", "not both steps shown");
       await driver.wait(until.elementLocated(byTestId("train-adapter")), WAIT, "no adapter announced");
       const samples = await textOf(driver, byTestId("train-samples"));
-      assert(/Sample replies at step 4/.test(samples), `sample replies: ${samples.slice(0, 200)}`);
+      assert(/Sample replies at step 2/.test(samples), `sample replies: ${samples.slice(0, 200)}`);
       const rows = await driver.findElements(byTestId("train-run-row"));
       assert(rows.length === 1, `${rows.length} runs listed`);
       const points = await driver.executeScript("return document.querySelector('[data-testid=train-line]').getAttribute('d').split('L').length");
-      assert(points === 4, `the chart has ${points} points`);
+      assert(points === 2, `the chart has ${points} points`);
     });
 
     await check("light theme: a screenshot of every screen", async () => {
