@@ -209,12 +209,11 @@ async function main() {
       }
     });
 
-    await check("Chat says honestly that it is coming next", async () => {
-      for (const id of ["chat"]) {
-        await openScreen(driver, id);
-        const el = await driver.findElement(byTestId("coming-next"));
-        assert((await el.getText()).includes("Coming next"), `${id} has no "Coming next" notice`);
-      }
+    await check("Chat without a model says to choose one first", async () => {
+      await openScreen(driver, "chat");
+      const el = await driver.wait(until.elementLocated(byTestId("chat-no-model")), WAIT, "no empty state on the Chat screen");
+      assert((await driver.executeScript("return arguments[0].textContent", el)).includes("Choose a model first"), "the empty state does not say what to do");
+      assert((await driver.findElements(byTestId("coming-next"))).length === 0, "Chat still says coming next");
     });
 
     await check("the demo folder dropped on the Data screen is read and reported", async () => {
@@ -473,6 +472,94 @@ async function main() {
     });
   } finally {
     await again.quit().catch((e) => console.log(`  (closing the session failed: ${e?.message ?? e})`));
+    activeDriver = null;
+  }
+
+  await chatSection();
+}
+
+// ---- Chat (crates/chat, src-tauri/src/cmd_chat.rs, ChatScreen.svelte) ----
+// Self-contained: a fresh start of the app on the same data folder. It chats with the adapter of
+// a finished run when the project has one (the Train section above makes one), otherwise with
+// the base model and the persona prompt.
+const REPLY_WAIT = 300_000;
+
+async function chatSection() {
+  let driver;
+  await check("chat: the Chat screen loads the project's model", async () => {
+    driver = await startApp();
+    await openScreen(driver, "chat");
+    await driver.wait(until.elementLocated(byTestId("chat-input")), REPLY_WAIT, "the chat never became ready (model load)");
+  });
+  if (!driver) return;
+  try {
+    let hasAdapter = false;
+    await check("chat: a message streams in and the reply completes with its token counts and score", async () => {
+      hasAdapter = (await driver.findElements(byTestId("chat-no-adapter"))).length === 0;
+      if (!hasAdapter) {
+        const note = await textOf(driver, byTestId("chat-no-adapter"));
+        assert(note.includes("No trained adapter yet"), `empty state: ${note}`);
+      }
+      // Short replies keep the test quick on two shared cores.
+      await retype(await driver.findElement(byTestId("chat-max-tokens")), "24");
+      await driver.findElement(byTestId("chat-seed")).click(); // blur: the change is applied
+      await driver.sleep(300);
+      await driver.findElement(byTestId("chat-input")).sendKeys("Hi! Which coffee would you suggest for a French press?");
+      await driver.findElement(byTestId("chat-send")).click();
+      const side = hasAdapter ? "adapter" : "prompted";
+      await driver.wait(until.elementLocated(byTestId("chat-stop")), WAIT, "no Stop button while the reply is written");
+      // Tokens stream in: the live reply has text before it is done.
+      let seen = "";
+      await driver.wait(
+        async () => {
+          const live = await driver.findElements(byTestId(`chat-live-${side}-text`));
+          if (!live.length) return (await driver.findElements(byTestId(`chat-reply-${side}-stats`))).length > 0;
+          seen = await driver.executeScript("return arguments[0].textContent", live[0]);
+          return seen.trim().length > 0 && !seen.includes("Reading the conversation");
+        },
+        REPLY_WAIT,
+        "no streamed text appeared",
+      );
+      assert(seen.trim().length > 0, "the reply was never seen streaming");
+      await driver.wait(until.elementLocated(byTestId(`chat-reply-${side}-stats`)), REPLY_WAIT, "the reply did not complete");
+      const stats = await textOf(driver, byTestId(`chat-reply-${side}-stats`));
+      assert(/\d+ prompt tokens/.test(stats) && /to read/.test(stats) && /Adherence \d+/.test(stats), `reply stats: ${stats}`);
+      const reply = await textOf(driver, byTestId(`chat-reply-${side}-text`));
+      assert(reply.length > 0, "the finished reply is empty");
+      const spark = await driver.findElements(By.css(`[data-testid=chat-spark-${side}] path`));
+      assert(spark.length === 1, "the adherence sparkline has no line");
+    });
+
+    if (hasAdapter) {
+      await check("chat: side by side, both sides answer and the persona side reads more tokens", async () => {
+        await driver.findElement(byTestId("chat-side-by-side")).click();
+        await driver.sleep(300);
+        await driver.findElement(byTestId("chat-input")).sendKeys("How should I store the beans?");
+        await driver.findElement(byTestId("chat-send")).click();
+        await driver.wait(until.elementLocated(byTestId("chat-reply-prompted-stats")), REPLY_WAIT, "the prompted side did not answer");
+        const turns = await driver.findElements(byTestId("chat-turn"));
+        const last = turns[turns.length - 1];
+        const tokens = {};
+        for (const side of ["adapter", "prompted"]) {
+          const el = await last.findElement(byTestId(`chat-reply-${side}-prompt-tokens`));
+          tokens[side] = Number((await driver.executeScript("return arguments[0].textContent", el)).split(" ")[0]);
+        }
+        assert(tokens.prompted > tokens.adapter, `prompt tokens: ${JSON.stringify(tokens)}`);
+        const tax = await textOf(driver, byTestId("chat-tax"));
+        assert(/more tokens than your model/.test(tax), `tax: ${tax}`);
+      });
+    }
+
+    await check("chat: screenshots of the Chat screen in both themes", async () => {
+      for (const theme of ["light", "dark"]) {
+        await driver.findElement(byTestId(`theme-${theme}`)).click();
+        await driver.sleep(200);
+        await screenshot(driver, `${theme}-chat-conversation`);
+      }
+      await driver.findElement(byTestId("theme-system")).click();
+    });
+  } finally {
+    await driver.quit().catch((e) => console.log(`  (closing the session failed: ${e?.message ?? e})`));
     activeDriver = null;
   }
 }
