@@ -13,7 +13,7 @@ use candle_core::{Device, Tensor};
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, run_layer, select_positions, train_input, KvCache, Pass};
+use crate::layers::{attention, attention_mask, attention_train, rms_norm, rope, rope_tables, run_layer, select_positions, train_input, KvCache, Pass};
 use crate::weights::{Embedding, Linear, Weights};
 
 #[derive(Debug, Clone)]
@@ -155,7 +155,12 @@ fn layer(
         Some(cache) => cache.append(i, k, v.contiguous()?)?,
         None => (k, v),
     };
-    let a = attention(&q, &k, &v, mask.as_ref(), 1.0 / (hd as f64).sqrt(), g)?;
+    let scale = 1.0 / (hd as f64).sqrt();
+    let a = if g {
+        attention_train(&q, &k, &v, if cfg.is_sliding(i) { cfg.sliding_window } else { None }, scale)?
+    } else {
+        attention(&q, &k, &v, mask.as_ref(), scale, g)?
+    };
     let x = (x + rms_norm(&l.o_proj.forward_t(&a, seed)?, &l.post_attention_norm, eps, g)?)?;
 
     let h = rms_norm(&x, &l.pre_feedforward_norm, eps, g)?;

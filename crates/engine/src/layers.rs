@@ -51,13 +51,16 @@ pub fn run_layer(x: &Tensor, pass: &Pass, linears: &[&crate::weights::Linear], b
     }
 }
 
-// Each op below has a fused kernel (inference) and a version built from
-// differentiable primitives (`grad == true`, training): candle's fused norm,
-// softmax and rope kernels have no backward pass.
+// Each op below has a fused kernel for inference and, for training
+// (`grad == true`), one with a backward pass: candle's fused norm, softmax and
+// rope kernels have none. On the CPU in f32 training uses qlora's fused
+// differentiable kernels; elsewhere candle's composed (slow) versions.
 
 /// `x / rms(x) * w` over the last dimension.
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, grad: bool) -> candle_core::Result<Tensor> {
-    if grad {
+    if grad && qlora::fused::supported(x) {
+        qlora::fused::rms_norm(x, w, eps)
+    } else if grad {
         candle_nn::ops::rms_norm_slow(x, w, eps as f32)
     } else {
         candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)
@@ -80,7 +83,9 @@ pub fn rope_tables(head_dim: usize, base: f64, scale: f64, start: usize, len: us
 
 /// Rotate-half rotary embedding on `[batch, heads, seq, head_dim]`.
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, grad: bool) -> candle_core::Result<Tensor> {
-    if grad {
+    if grad && qlora::fused::supported(x) && x.stride()[3] == 1 {
+        qlora::fused::rope(x, cos, sin)
+    } else if grad {
         candle_nn::rotary_emb::rope_slow(x, cos, sin)
     } else {
         candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)
@@ -129,6 +134,31 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scal
     let probs = if grad { candle_nn::ops::softmax(&scores, candle_core::D::Minus1)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
     let out = probs.matmul(&v.contiguous()?)?; // [b, kv_heads, rep*seq, d]
     out.reshape((b, heads, seq, d))?.transpose(1, 2)?.reshape((b, seq, heads * d))
+}
+
+/// Attention in a training pass (no cache, queries and keys from position 0):
+/// as [`attention`] with the causal mask (and the sliding `window`, if any);
+/// on the CPU in f32, scale, mask and softmax are one fused op.
+pub fn attention_train(q: &Tensor, k: &Tensor, v: &Tensor, window: Option<usize>, scale: f64) -> candle_core::Result<Tensor> {
+    if !qlora::fused::supported(q) {
+        let mask = attention_mask(0, q.dim(2)?, window, q.device())?;
+        return attention(q, k, v, mask.as_ref(), scale, true);
+    }
+    let (b, heads, seq, d) = q.dims4()?;
+    let kv_heads = k.dim(1)?;
+    let q = q.reshape((b, kv_heads, heads / kv_heads * seq, d))?;
+    let probs = qlora::fused::causal_softmax(&q.matmul(&k.t()?)?, scale, seq, window)?;
+    let out = probs.matmul(&v.contiguous()?)?;
+    out.reshape((b, heads, seq, d))?.transpose(1, 2)?.reshape((b, seq, heads * d))
+}
+
+/// `silu(gate) * up` (the gated MLP), fused in training on the CPU.
+pub fn swiglu(gate: &Tensor, up: &Tensor, grad: bool) -> candle_core::Result<Tensor> {
+    if grad && qlora::fused::supported(gate) && qlora::fused::supported(up) {
+        qlora::fused::swiglu(gate, up)
+    } else {
+        gate.silu()? * up
+    }
 }
 
 /// Keys and values of every layer for the tokens seen so far, plus the tokens
@@ -252,6 +282,30 @@ mod tests {
                 }
             }
         }
+        }
+    }
+
+    /// The training attention (fused causal softmax) against the masked one,
+    /// forward and gradients, with and without a sliding window.
+    #[test]
+    fn training_attention_matches_masked_attention() {
+        let d = Device::Cpu;
+        let (heads, kvh, seq, hd) = (4, 2, 6, 8);
+        for window in [None, Some(3)] {
+            let q = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, (1, heads, seq, hd), &d).unwrap()).unwrap();
+            let k = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, (1, kvh, seq, hd), &d).unwrap()).unwrap();
+            let v = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, (1, kvh, seq, hd), &d).unwrap()).unwrap();
+            let probe = Tensor::randn(0f32, 1.0, (1, seq, heads * hd), &d).unwrap();
+            let mask = attention_mask(0, seq, window, &d).unwrap();
+            let fused = attention_train(&q, &k, &v, window, 0.4).unwrap();
+            let plain = attention(&q, &k, &v, mask.as_ref(), 0.4, true).unwrap();
+            let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff(&fused, &plain) < 1e-5);
+            let gf = (fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let gp = (plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            for x in [&q, &k, &v] {
+                assert!(diff(gf.get(x).unwrap(), gp.get(x).unwrap()) < 1e-4, "window {window:?}");
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor};
 
 use crate::config::{Arch, Config};
 use crate::error::Result;
-use crate::layers::{attention, attention_mask, rms_norm, rope, rope_tables, run_layer, select_positions, train_input, KvCache, Pass};
+use crate::layers::{attention, attention_mask, attention_train, rms_norm, rope, rope_tables, run_layer, select_positions, swiglu, train_input, KvCache, Pass};
 use crate::weights::{Embedding, Linear, Weights};
 
 #[derive(Debug, Clone)]
@@ -104,7 +104,8 @@ impl Llama {
         let cfg = &self.cfg;
         let seq = ids.dim(1)?;
         let (cos, sin) = rope_tables(cfg.head_dim, cfg.rope_base, cfg.rope_scale, 0, seq, &self.device)?;
-        let mask = attention_mask(0, seq, None, &self.device)?;
+        // With gradients the attention masks causally by itself (`attention_train`).
+        let mask = if pass.grad { None } else { attention_mask(0, seq, None, &self.device)? };
         let mut x = train_input(self.embed.forward(ids)?, pass)?;
         for (i, l) in self.layers.iter().enumerate() {
             let seed = pass.layer_seed(i);
@@ -145,10 +146,11 @@ fn layer(
         Some((cache, i)) => cache.append(i, k, v.contiguous()?)?,
         None => (k, v),
     };
-    let a = attention(&q, &k, &v, mask, 1.0 / (hd as f64).sqrt(), g)?;
+    let scale = 1.0 / (hd as f64).sqrt();
+    let a = if g { attention_train(&q, &k, &v, None, scale)? } else { attention(&q, &k, &v, mask, scale, g)? };
     let x = (x + l.o_proj.forward_t(&a, seed)?)?;
 
     let h = rms_norm(&x, &l.post_attention_norm, cfg.rms_eps, g)?;
-    let mlp = (l.gate_proj.forward_t(&h, seed)?.silu()? * l.up_proj.forward_t(&h, seed)?)?;
+    let mlp = swiglu(&l.gate_proj.forward_t(&h, seed)?, &l.up_proj.forward_t(&h, seed)?, g)?;
     x + l.down_proj.forward_t(&mlp, seed)?
 }

@@ -57,6 +57,16 @@ impl Linear {
     /// The forward pass; in training, `dropout_seed` seeds the adapter's dropout
     /// (mixed with the layer's name so that every layer draws its own mask).
     pub fn forward_t(&self, x: &Tensor, dropout_seed: Option<u64>) -> candle_core::Result<Tensor> {
+        // Training on the CPU without dropout: base and adapter in one fused op.
+        if let (LinearBase::Frozen(f), Some(a)) = (&self.base, &self.adapter) {
+            if (a.dropout() == 0.0 || dropout_seed.is_none()) && qlora::fused::supported(x) {
+                let y = f.forward_with_lora(x, a).map_err(candle_core::Error::wrap)?;
+                return match &self.bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                };
+            }
+        }
         let y = match &self.base {
             LinearBase::Fast { weight, pad: 0 } => weight.forward(x)?,
             LinearBase::Fast { weight, pad } => weight.forward(&x.pad_with_zeros(candle_core::D::Minus1, 0, *pad)?)?,

@@ -8,6 +8,8 @@
 //! - [`lora`]: [`LoraAdapter`], the update `scale * (x A^T) B^T` with trainable A, B
 //!   that the engine adds to a frozen linear layer.
 //! - [`checkpoint`]: gradient checkpointing of a block (a decoder layer).
+//! - [`fused`]: differentiable fused CPU kernels (RMS norm, rope, causal softmax,
+//!   SwiGLU, cross-entropy) that training uses instead of candle's composed ops.
 //!
 //! # Why a custom op
 //! candle 0.11's `QMatMul::forward` drops the gradient of its input silently, and
@@ -17,20 +19,21 @@
 //! gradient: it is frozen).
 //!
 //! # Memory: no dequantized weight is kept
-//! Both passes dequantize W a tile of rows at a time (256 rows by default) and
-//! use candle's f32 matmul on the tile; the tile is dropped before the next one.
-//! The graph holds only an `Arc` of the quantized weight, so between forward and
-//! backward the layer costs its quantized bytes plus the saved input `x` (which
-//! any linear layer keeps). Measured with `examples/qlinear_bench.rs` (numbers in
-//! its header, busy 2-core machine) for W `[1536, 576]`, x `[1, 512, 576]`: the
-//! weight takes 456,412 bytes as NF4 vs 3,538,944 as f32, and forward + backward
-//! takes about the same time as candle's f32 matmul (77-89 ms vs 91 ms): at this
-//! size the matmul, not the NF4 decode, dominates.
+//! Both passes dequantize W a tile of rows at a time into one buffer per thread
+//! that is reused from call to call (up to [`qlinear::DEFAULT_TILE_VALUES`] f32
+//! values: whole projections of small models, a few tiles for a large output
+//! head), and multiply the tile straight into the output with `gemm` (the
+//! kernels candle uses), accumulating over tiles in the backward pass. The graph
+//! holds only an `Arc` of the quantized weight, so between forward and backward
+//! the layer costs its quantized bytes plus the saved input `x` (which any
+//! linear layer keeps); the one tile buffer is shared by all layers.
 //!
 //! The op runs on the CPU only for now (a CUDA/Metal tensor gives candle's
 //! "no cuda implementation for qlora-frozen-linear" error); inputs are f32.
 
 pub mod checkpoint;
+pub mod fused;
+pub mod gemm;
 pub mod lora;
 pub mod nf4;
 pub mod qlinear;
@@ -58,6 +61,8 @@ pub enum QloraError {
     RowNotBlockAligned { cols: usize, dtype: String, block: usize },
     #[error("The bias has {got} values but the layer has {expected} outputs.")]
     BiasSize { expected: usize, got: usize },
+    #[error("A buffer of {got} values was given for {expected} values (a bug in the caller).")]
+    BufferSize { expected: usize, got: usize },
     #[error("Invalid adapter settings: {0}")]
     InvalidLora(String),
     #[error("Computation failed: {0}")]

@@ -236,6 +236,36 @@ mod tests {
         }
     }
 
+    /// The fused base + adapter op (`FrozenLinear::forward_with_lora`) against
+    /// the composed one: output and the gradients of A, B and x.
+    #[test]
+    fn fused_base_and_adapter_match_the_composed_layer() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let (nf4, _) = nf4_base(&mut rng);
+        let bias = rand(&[48], &mut rng);
+        let dense = FrozenLinear::new(nf4.weight().rows(0..48).map(FrozenWeight::Dense).unwrap(), Some(bias)).unwrap().with_tile_rows(20);
+        for base in [nf4, dense] {
+        let a0 = (rand(&[4, 64], &mut rng) * 0.1).unwrap();
+        let b0 = (rand(&[48, 4], &mut rng) * 0.1).unwrap();
+        let x0 = rand(&[2, 5, 64], &mut rng);
+        let probe = rand(&[48], &mut rng);
+        let run = |fused: bool| {
+            let (a, b, x) = (Var::from_tensor(&a0).unwrap(), Var::from_tensor(&b0).unwrap(), Var::from_tensor(&x0).unwrap());
+            let adapter = LoraAdapter::from_parts(a.clone(), b.clone(), 2.5, 0.0).unwrap();
+            let y = if fused { base.forward_with_lora(&x, &adapter).unwrap() } else { layer(&base, &adapter, &x, None) };
+            let g = y.broadcast_mul(&probe).unwrap().sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            let grads: Vec<Tensor> = [&a, &b, &x].iter().map(|v| g.get(v).unwrap().clone()).collect();
+            (y, grads)
+        };
+        let ((y, g), (y_ref, g_ref)) = (run(true), run(false));
+        assert!(max_rel(&y, &y_ref) < 1e-5, "forward");
+        for (name, (p, q)) in ["A", "B", "x"].iter().zip(g.iter().zip(&g_ref)) {
+            let e = max_rel(p, q);
+            assert!(e < 1e-4, "grad {name}: rel err {e}");
+        }
+        }
+    }
+
     /// One coordinate of A's gradient vs a central finite difference of the loss.
     #[test]
     fn gradient_of_a_matches_finite_difference() {

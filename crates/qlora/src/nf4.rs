@@ -134,17 +134,38 @@ impl Nf4Tensor {
 
     /// Dequantizes the flat element range `range` into `out` (same length).
     fn dequantize_into(&self, range: Range<usize>, out: &mut [f32]) {
-        let mut b = usize::MAX;
-        let mut m = 0f32;
-        for (o, i) in out.iter_mut().zip(range) {
-            if i / BLOCK != b {
-                b = i / BLOCK;
-                m = self.block_absmax(b);
-            }
-            let byte = self.codes[i / 2];
-            let code = if i % 2 == 0 { byte >> 4 } else { byte & 0x0f };
-            *o = NF4_LEVELS[code as usize] * m;
+        debug_assert_eq!(range.len(), out.len());
+        let mut i = range.start;
+        let mut o = 0;
+        // Element by element up to a block boundary, then whole blocks: one absmax
+        // and 32 bytes (64 codes) at a time.
+        while i < range.end && (i % BLOCK != 0) {
+            out[o] = self.value(i);
+            i += 1;
+            o += 1;
         }
+        while i + BLOCK <= range.end {
+            let m = self.block_absmax(i / BLOCK);
+            let bytes = &self.codes[i / 2..i / 2 + BLOCK / 2];
+            for (pair, &byte) in out[o..o + BLOCK].chunks_exact_mut(2).zip(bytes) {
+                pair[0] = NF4_LEVELS[(byte >> 4) as usize] * m;
+                pair[1] = NF4_LEVELS[(byte & 0x0f) as usize] * m;
+            }
+            i += BLOCK;
+            o += BLOCK;
+        }
+        while i < range.end {
+            out[o] = self.value(i);
+            i += 1;
+            o += 1;
+        }
+    }
+
+    /// Element `i` (flat index).
+    fn value(&self, i: usize) -> f32 {
+        let byte = self.codes[i / 2];
+        let code = if i % 2 == 0 { byte >> 4 } else { byte & 0x0f };
+        NF4_LEVELS[code as usize] * self.block_absmax(i / BLOCK)
     }
 
     /// The whole tensor in f32, on the CPU.
@@ -161,6 +182,21 @@ impl Nf4Tensor {
             return Err(QloraError::RowsOutOfRange { start: rows.start, end: rows.end, rows: n_rows });
         }
         let mut out = vec![0f32; rows.len() * cols];
+        let n = rows.len();
+        self.dequantize_rows_into(rows, &mut out)?;
+        Ok(Tensor::from_vec(out, (n, cols), &Device::Cpu)?)
+    }
+
+    /// Rows `rows` of a 2-D tensor in f32, written into `out` (`rows.len() * cols`
+    /// values): the frozen linear layer decodes into a buffer it reuses.
+    pub fn dequantize_rows_into(&self, rows: Range<usize>, out: &mut [f32]) -> Result<()> {
+        let (n_rows, cols) = self.shape.dims2().map_err(|_| QloraError::NotAMatrix(self.shape.clone()))?;
+        if rows.start > rows.end || rows.end > n_rows {
+            return Err(QloraError::RowsOutOfRange { start: rows.start, end: rows.end, rows: n_rows });
+        }
+        if out.len() != rows.len() * cols {
+            return Err(QloraError::BufferSize { expected: rows.len() * cols, got: out.len() });
+        }
         // In parallel, in chunks of whole blocks (the decode is memory-bound and
         // runs three times per layer and micro-batch in training).
         const CHUNK: usize = BLOCK * 1024;
@@ -169,7 +205,7 @@ impl Nf4Tensor {
             let s = start + k * CHUNK;
             self.dequantize_into(s..s + o.len(), o);
         });
-        Ok(Tensor::from_vec(out, (rows.len(), cols), &Device::Cpu)?)
+        Ok(())
     }
 }
 

@@ -9,11 +9,14 @@ use candle_core::quantized::{QStorage, QTensor};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 
+use crate::gemm;
 use crate::nf4::Nf4Tensor;
 use crate::{QloraError, Result};
 
-/// Rows of W dequantized at once by default.
-pub const DEFAULT_TILE_ROWS: usize = 256;
+/// Values of W dequantized at once by default (16 MiB of f32): whole projections
+/// of small models in one tile, the output head of a large vocabulary in a few.
+/// Bigger tiles give the matrix multiply larger, faster shapes.
+pub const DEFAULT_TILE_VALUES: usize = 4 << 20;
 
 /// A frozen `[out, in]` weight in one of the storages we train on top of.
 #[derive(Debug)]
@@ -67,6 +70,26 @@ impl FrozenWeight {
         }
     }
 
+    /// Rows `rows` of W in f32 written into `out` (`rows.len() * in` values).
+    pub fn rows_into(&self, rows: Range<usize>, out: &mut [f32]) -> Result<()> {
+        match self {
+            FrozenWeight::Nf4(q) => q.dequantize_rows_into(rows, out),
+            _ => {
+                let (_, cols) = self.dims()?;
+                if out.len() != rows.len() * cols {
+                    return Err(QloraError::BufferSize { expected: rows.len() * cols, got: out.len() });
+                }
+                let t = self.rows(rows)?.flatten_all()?;
+                let (storage, layout) = t.storage_and_layout();
+                match (&*storage, layout.contiguous_offsets()) {
+                    (candle_core::Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => out.copy_from_slice(&v[a..b]),
+                    _ => out.copy_from_slice(&t.to_vec1::<f32>()?),
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn check(&self) -> Result<()> {
         let (_, cols) = self.dims()?;
         match self {
@@ -91,7 +114,8 @@ impl FrozenWeight {
 pub struct FrozenLinear {
     weight: Arc<FrozenWeight>,
     bias: Option<Tensor>,
-    tile_rows: usize,
+    /// Rows per tile; `None`: as many as fit in [`DEFAULT_TILE_VALUES`].
+    tile_rows: Option<usize>,
 }
 
 impl FrozenLinear {
@@ -104,12 +128,12 @@ impl FrozenLinear {
             }
         }
         let bias = bias.map(|b| b.detach().to_dtype(DType::F32)).transpose()?;
-        Ok(Self { weight: Arc::new(weight), bias, tile_rows: DEFAULT_TILE_ROWS })
+        Ok(Self { weight: Arc::new(weight), bias, tile_rows: None })
     }
 
     /// Rows of W dequantized at once (at least 1).
     pub fn with_tile_rows(mut self, tile_rows: usize) -> Self {
-        self.tile_rows = tile_rows.max(1);
+        self.tile_rows = Some(tile_rows.max(1));
         self
     }
 
@@ -134,7 +158,8 @@ impl FrozenLinear {
         }
         let n = x.elem_count() / inp;
         let x2 = x.to_dtype(DType::F32)?.contiguous()?.reshape((n, inp))?;
-        let y = x2.apply_op1(TiledMatMul { weight: self.weight.clone(), tile_rows: self.tile_rows, transposed: false })?;
+        let tile_rows = self.tile_rows.unwrap_or((DEFAULT_TILE_VALUES / inp.max(1)).max(1));
+        let y = x2.apply_op1(TiledMatMul { weight: self.weight.clone(), tile_rows, transposed: false })?;
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("checked non-empty") = out;
         let y = y.reshape(out_dims)?;
@@ -142,6 +167,110 @@ impl FrozenLinear {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         })
+    }
+}
+
+impl FrozenLinear {
+    /// `x W^T (+ b) + scale (x A^T) B^T`: the frozen base and a LoRA adapter
+    /// without dropout in one op, whose backward gives the gradients of `x`, A
+    /// and B. Every product is one `gemm` call (into the output, or accumulated
+    /// into it), so the adapter adds no elementwise pass over the activations.
+    /// CPU and f32 only; `engine::Linear` uses it in training when it applies.
+    pub fn forward_with_lora(&self, x: &Tensor, adapter: &crate::LoraAdapter) -> Result<Tensor> {
+        let (out, inp) = self.weight.dims()?;
+        let dims = x.dims();
+        if dims.last() != Some(&inp) {
+            return Err(QloraError::InputWidth { expected: inp, got: x.shape().clone() });
+        }
+        adapter.check_fits(inp, out)?;
+        let n = x.elem_count() / inp;
+        let x2 = x.to_dtype(DType::F32)?.contiguous()?.reshape((n, inp))?;
+        let tile_rows = self.tile_rows.unwrap_or((DEFAULT_TILE_VALUES / inp.max(1)).max(1));
+        let base = TiledMatMul { weight: self.weight.clone(), tile_rows, transposed: false };
+        let op = LoraMatMul { base, scale: adapter.scale() as f32 };
+        let (a, b) = (adapter.a().as_tensor().contiguous()?, adapter.b().as_tensor().contiguous()?);
+        let y = x2.apply_op3(&a, &b, op)?;
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("checked non-empty") = out;
+        let y = y.reshape(out_dims)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+/// `x W^T + scale (x A^T) B^T` on `(x [n, in], A [r, in], B [out, r])`.
+struct LoraMatMul {
+    base: TiledMatMul,
+    scale: f32,
+}
+
+fn f32_of(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+}
+
+impl LoraMatMul {
+    /// `scale * x A^T`, `[n, r]`.
+    fn down(&self, x: &[f32], a: &[f32], n: usize, r: usize, inp: usize) -> Vec<f32> {
+        let mut t = vec![0f32; n * r];
+        gemm::matmul(n, r, inp, &mut t, r, false, x, (inp, 1), a, (1, inp));
+        t.iter_mut().for_each(|v| *v *= self.scale);
+        t
+    }
+}
+
+impl candle_core::CustomOp3 for LoraMatMul {
+    fn name(&self) -> &'static str {
+        "qlora-frozen-linear-lora"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let slice = |s: &'_ CpuStorage, l: &Layout| -> candle_core::Result<Vec<f32>> {
+            let CpuStorage::F32(v) = s else { candle_core::bail!("{}: expected f32, got {:?}", self.name(), s.dtype()) };
+            let Some((a, b)) = l.contiguous_offsets() else { candle_core::bail!("{}: inputs must be contiguous", self.name()) };
+            Ok(v[a..b].to_vec())
+        };
+        let CpuStorage::F32(xv) = s1 else { candle_core::bail!("{}: expected f32 input, got {:?}", self.name(), s1.dtype()) };
+        let Some((x0, x1)) = l1.contiguous_offsets() else { candle_core::bail!("{}: input must be contiguous", self.name()) };
+        let x = &xv[x0..x1];
+        let (a, b) = (slice(s2, l2)?, slice(s3, l3)?);
+        let (n, inp) = l1.shape().dims2()?;
+        let (r, _) = l2.shape().dims2()?;
+        let (out, _) = l3.shape().dims2()?;
+        let msg = |e: QloraError| candle_core::Error::Msg(e.to_string());
+        let mut y = self.base.run(x, n).map_err(msg)?;
+        let t = self.down(x, &a, n, r, inp);
+        // y += t B^T
+        gemm::matmul(n, out, r, &mut y, out, true, &t, (r, 1), &b, (1, r));
+        Ok((CpuStorage::F32(y), Shape::from((n, out))))
+    }
+
+    fn bwd(&self, x: &Tensor, a: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, inp) = x.dims2()?;
+        let (r, _) = a.dims2()?;
+        let (out, _) = b.dims2()?;
+        let (xv, av, bv, g) = (f32_of(x)?, f32_of(a)?, f32_of(b)?, f32_of(grad)?);
+        let msg = |e: QloraError| candle_core::Error::Msg(e.to_string());
+        // dx = g W (frozen base) + scale (g B) A
+        let back = TiledMatMul { weight: self.base.weight.clone(), tile_rows: self.base.tile_rows, transposed: true };
+        let mut dx = back.run(&g, n).map_err(msg)?;
+        let mut u = vec![0f32; n * r];
+        gemm::matmul(n, r, out, &mut u, r, false, &g, (out, 1), &bv, (r, 1));
+        u.iter_mut().for_each(|v| *v *= self.scale);
+        gemm::matmul(n, inp, r, &mut dx, inp, true, &u, (r, 1), &av, (inp, 1));
+        // dA = u^T x, dB = g^T (scale x A^T)
+        let mut da = vec![0f32; r * inp];
+        gemm::matmul(r, inp, n, &mut da, inp, false, &u, (1, r), &xv, (inp, 1));
+        let t = self.down(&xv, &av, n, r, inp);
+        let mut db = vec![0f32; out * r];
+        gemm::matmul(out, r, n, &mut db, r, false, &g, (1, out), &t, (r, 1));
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, (n, inp), dev)?),
+            Some(Tensor::from_vec(da, (r, inp), dev)?),
+            Some(Tensor::from_vec(db, (out, r), dev)?),
+        ))
     }
 }
 
@@ -153,34 +282,39 @@ struct TiledMatMul {
     transposed: bool,
 }
 
+thread_local! {
+    /// The dequantized tile, reused from call to call (one per thread that runs
+    /// the op): no allocation per tile, and no dequantized weight outlives a call.
+    static TILE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl TiledMatMul {
-    fn run(&self, a: &Tensor) -> Result<Tensor> {
+    /// `a`: the op's input, `[n, in]` (forward) or `[n, out]` (backward), row-major.
+    fn run(&self, a: &[f32], n: usize) -> Result<Vec<f32>> {
         let (out, inp) = self.weight.dims()?;
-        let n = a.dim(0)?;
-        if !self.transposed {
-            let mut y = vec![0f32; n * out];
+        let (a_width, y_width) = if self.transposed { (out, inp) } else { (inp, out) };
+        if a.len() != n * a_width {
+            return Err(QloraError::BufferSize { expected: n * a_width, got: a.len() });
+        }
+        let mut y = vec![0f32; n * y_width];
+        TILE.with(|tile| -> Result<()> {
+            let mut tile = tile.borrow_mut();
             for r0 in (0..out).step_by(self.tile_rows) {
                 let rows = self.tile_rows.min(out - r0);
-                let w = self.weight.rows(r0..r0 + rows)?;
-                let tile: Vec<f32> = a.matmul(&w.t()?)?.flatten_all()?.to_vec1()?;
-                for (i, t) in tile.chunks(rows).enumerate() {
-                    y[i * out + r0..i * out + r0 + rows].copy_from_slice(t);
+                tile.resize(rows * inp, 0.0);
+                let w = &mut tile[..rows * inp];
+                self.weight.rows_into(r0..r0 + rows, w)?;
+                if !self.transposed {
+                    // y[:, r0..r0+rows] = a W_tile^T
+                    gemm::matmul(n, rows, inp, &mut y[r0..], y_width, false, a, (a_width, 1), w, (1, inp));
+                } else {
+                    // y += a[:, r0..r0+rows] W_tile
+                    gemm::matmul(n, inp, rows, &mut y, y_width, r0 > 0, &a[r0..], (a_width, 1), w, (inp, 1));
                 }
             }
-            Ok(Tensor::from_vec(y, (n, out), &Device::Cpu)?)
-        } else {
-            let mut acc: Option<Tensor> = None;
-            for r0 in (0..out).step_by(self.tile_rows) {
-                let rows = self.tile_rows.min(out - r0);
-                let w = self.weight.rows(r0..r0 + rows)?;
-                let part = a.narrow(1, r0, rows)?.contiguous()?.matmul(&w)?;
-                acc = Some(match acc {
-                    Some(s) => (s + part)?,
-                    None => part,
-                });
-            }
-            Ok(acc.unwrap_or(Tensor::zeros((n, inp), DType::F32, &Device::Cpu)?))
-        }
+            Ok(())
+        })?;
+        Ok(y)
     }
 }
 
@@ -194,14 +328,13 @@ impl CustomOp1 for TiledMatMul {
             CpuStorage::F32(v) => v,
             other => candle_core::bail!("{}: expected f32 input, got {:?}", self.name(), other.dtype()),
         };
-        let (n, k) = layout.shape().dims2()?;
+        let (n, _) = layout.shape().dims2()?;
         let Some((start, end)) = layout.contiguous_offsets() else {
             candle_core::bail!("{}: input must be contiguous", self.name())
         };
-        let a = Tensor::from_slice(&data[start..end], (n, k), &Device::Cpu)?;
-        let y = self.run(&a).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1()?), shape))
+        let y = self.run(&data[start..end], n).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let (out, inp) = self.weight.dims().map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        Ok((CpuStorage::F32(y), Shape::from((n, if self.transposed { inp } else { out }))))
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {

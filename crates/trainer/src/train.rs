@@ -544,7 +544,7 @@ pub fn nll_sum(model: &Model, batch: &Batch, pass: &Pass) -> Result<(Tensor, usi
     for start in (0..n).step_by(LOSS_CHUNK) {
         let c = LOSS_CHUNK.min(n - start);
         let x = sel.narrow(0, start, c)?;
-        let t = Tensor::new(&tgt[start..start + c], &model.device)?;
+        let t = tgt[start..start + c].to_vec();
         let part = match &pass.checkpoint {
             Some(sink) if pass.grad => {
                 let head = model.lm_head().clone();
@@ -561,9 +561,14 @@ pub fn nll_sum(model: &Model, batch: &Batch, pass: &Pass) -> Result<(Tensor, usi
     Ok((total.expect("n > 0"), n))
 }
 
-/// `-sum(log_softmax(x W^T)[target])` over the rows of `x`.
-fn chunk_nll(head: &engine::Linear, x: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+/// `-sum(log_softmax(x W^T)[target])` over the rows of `x` (one fused op on the
+/// CPU; composed from candle's ops elsewhere).
+fn chunk_nll(head: &engine::Linear, x: &Tensor, targets: &[u32]) -> candle_core::Result<Tensor> {
     let logits = head.forward(x)?.to_dtype(DType::F32)?;
+    if qlora::fused::supported(&logits) {
+        return qlora::fused::nll_sum(&logits, targets);
+    }
+    let targets = Tensor::new(targets, logits.device())?;
     let max = logits.max_keepdim(D::Minus1)?.detach();
     let shifted = logits.broadcast_sub(&max)?;
     let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
