@@ -164,7 +164,17 @@ pub fn tokenize(messages: &[Message], vocab: &Vocab, template: &ChatTemplate) ->
         let through = encode(&messages[..=k], false)?;
         // Tokenization is not always prefix-stable at a boundary; take the
         // common prefix so that no prompt token is ever trained on.
-        let start = common_prefix(&before, &through);
+        let mut start = common_prefix(&before, &through);
+        if k == 0 && start < before.len() {
+            // A reply with nothing before it (a document, a greeting): some templates
+            // (SmolLM2's, Qwen's) add a default system turn only when the conversation is
+            // not empty, so the empty conversation's generation prompt is not a prefix.
+            // The reply starts after that prompt's header, wherever the template put it.
+            let header = &before[start..];
+            if let Some(p) = through[start..].windows(header.len()).position(|w| w == header) {
+                start += p + header.len();
+            }
+        }
         let end = common_prefix(&through, &ids);
         for t in start..end {
             labels[t] = ids[t] as i64;
