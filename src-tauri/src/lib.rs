@@ -3,6 +3,7 @@
 //! watchers) lives in [`session::Session`], over the project store in [`store`].
 
 mod cmd_chat;
+mod cmd_train;
 mod commands;
 pub mod data;
 pub mod session;
@@ -40,6 +41,9 @@ pub fn run() {
             let session = session::Session::open(store, Arc::new(WindowSink(app.handle().clone())));
             app.manage(session);
             app.manage(Arc::new(cmd_chat::ChatState::default()));
+            // Training runs; a run that was training when the app stopped is marked interrupted.
+            let runs = runs::Runs::open(&dir.join("runs"), cmd_train::window_sink(app.handle().clone()))?;
+            app.manage(runs);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -57,6 +61,15 @@ pub fn run() {
             commands::save_persona,
             commands::reset_persona,
             commands::set_project_model,
+            cmd_train::train_presets,
+            cmd_train::train_estimate,
+            cmd_train::start_run,
+            cmd_train::pause_run,
+            cmd_train::resume_run,
+            cmd_train::cancel_run,
+            cmd_train::discard_run,
+            cmd_train::list_runs,
+            cmd_train::run_detail,
             cmd_chat::open_chat,
             cmd_chat::send_chat_message,
             cmd_chat::stop_chat,
