@@ -2,8 +2,8 @@
 //! library crates. The little state it keeps (projects, the last data inspection, folder
 //! watchers) lives in [`session::Session`], over the project store in [`store`].
 
-mod cmd_chat;
 mod cmd_train;
+mod cmd_chat;
 mod commands;
 pub mod data;
 pub mod session;
@@ -40,6 +40,7 @@ pub fn run() {
             let store = store::Store::open(&dir)?;
             let session = session::Session::open(store, Arc::new(WindowSink(app.handle().clone())));
             app.manage(session);
+            // The Chat screen's model and conversation, kept while the app runs.
             app.manage(Arc::new(cmd_chat::ChatState::default()));
             // Training runs; a run that was training when the app stopped is marked interrupted.
             let runs = runs::Runs::open(&dir.join("runs"), cmd_train::window_sink(app.handle().clone()))?;
