@@ -1,6 +1,20 @@
 import { describe, expect, it } from "vitest";
 import type { Hardware, ModelEntry } from "./api";
-import { cleanCpuName, hardwareFacts, locationRow, modelRow, sortModels } from "./models";
+import {
+  canResume,
+  cleanCpuName,
+  fitBadge,
+  formatDuration,
+  hardwareFacts,
+  isOffline,
+  locationRow,
+  modelRow,
+  parseRepoInput,
+  progressText,
+  sortModels,
+  SUGGESTED_MODELS,
+  type FitEstimate,
+} from "./models";
 
 const smol: ModelEntry = {
   name: "SmolLM2-135M-Instruct.Q4_1",
@@ -128,5 +142,92 @@ describe("cleanCpuName", () => {
     expect(cleanCpuName("AMD Ryzen 7 5800X 8-Core Processor")).toBe("AMD Ryzen 7 5800X");
     expect(cleanCpuName("Apple M2")).toBe("Apple M2");
     expect(cleanCpuName("  ")).toBe("Unknown processor");
+  });
+});
+
+describe("fit and time on a model card", () => {
+  const fit: FitEstimate = {
+    verdict: "fits",
+    needBytes: 600 * 1024 * 1024,
+    availableBytes: 8 * 1024 ** 3,
+    totalBytes: 16 * 1024 ** 3,
+    tokensPerSecond: 10,
+    runTokens: 420_000,
+    seconds: 42_000,
+    summary: "",
+  };
+
+  it("says fits with memory and a time marked as an estimate", () => {
+    const b = fitBadge(fit, "Persona and style");
+    expect(b.label).toBe("Fits");
+    expect(b.tone).toBe("success");
+    expect(b.line).toBe("Needs 600 MiB of 8 GiB free · about 12 hours to train with Persona and style (estimate)");
+  });
+
+  it("says tight and does not fit in words a person can act on", () => {
+    expect(fitBadge({ ...fit, verdict: "tight" }, "P").line).toContain("close other programs first");
+    const no = fitBadge({ ...fit, verdict: "doesNotFit", needBytes: 40 * 1024 ** 3 }, "P");
+    expect(no).toMatchObject({ label: "Does not fit", tone: "danger" });
+    expect(no.line).toBe("Needs 40 GiB; this computer has 16 GiB. Pick a smaller model.");
+  });
+
+  it("rounds durations the way people say them", () => {
+    expect(formatDuration(20)).toBe("under a minute");
+    expect(formatDuration(60)).toBe("1 minute");
+    expect(formatDuration(45 * 60)).toBe("45 minutes");
+    expect(formatDuration(3 * 3600)).toBe("3 hours");
+    expect(formatDuration(5 * 86400)).toBe("5 days");
+    expect(formatDuration(Number.NaN)).toBe("an unknown time");
+  });
+});
+
+describe("download from Hugging Face", () => {
+  it("reads a repository id, a repository link or a file link", () => {
+    expect(parseRepoInput(" bartowski/SmolLM2-135M-Instruct-GGUF ")).toEqual({
+      repo: "bartowski/SmolLM2-135M-Instruct-GGUF",
+      file: "",
+    });
+    expect(parseRepoInput("Qwen/Qwen2.5-0.5B-Instruct-GGUF", " q.gguf ")).toEqual({
+      repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+      file: "q.gguf",
+    });
+    expect(parseRepoInput("https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/tree/main")).toEqual({
+      repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+      file: "",
+    });
+    expect(
+      parseRepoInput("https://huggingface.co/bartowski/SmolLM2-135M-Instruct-GGUF/blob/main/SmolLM2-135M-Instruct-Q4_K_M.gguf?download=true"),
+    ).toEqual({ repo: "bartowski/SmolLM2-135M-Instruct-GGUF", file: "SmolLM2-135M-Instruct-Q4_K_M.gguf" });
+  });
+
+  it("refuses what is not a repository", () => {
+    for (const bad of ["", "smollm", "/x", "a/..", "owner/na me", "https://example.com/", "a/b/c"]) {
+      expect(parseRepoInput(bad), bad).toBeNull();
+    }
+  });
+
+  it("shows progress as bytes and a whole percentage, with where a resume started", () => {
+    expect(progressText({ done: 0, total: 0, resumedFrom: 0 })).toEqual({ text: "0 B of 0 B (0%)", percent: 0 });
+    const p = progressText({ done: 50 * 1024 * 1024, total: 100 * 1024 * 1024, resumedFrom: 10 * 1024 * 1024 });
+    expect(p.percent).toBe(50);
+    expect(p.text).toBe("50 MiB of 100 MiB (50%) · continued from 10 MiB");
+  });
+
+  it("tells resumable and offline errors apart from the messages the app sends", () => {
+    const cancelled =
+      "The download was cancelled after 5 of 10 bytes. The part already downloaded is kept: start it again to continue.";
+    const offline = "You are offline: Residency could not reach huggingface.co. Copy a .gguf file into /x, or try again when online.";
+    expect(canResume(cancelled)).toBe(true);
+    expect(canResume(offline)).toBe(false);
+    expect(isOffline(offline)).toBe(true);
+    expect(isOffline(cancelled)).toBe(false);
+  });
+
+  it("suggests small models with a GGUF file each", () => {
+    expect(SUGGESTED_MODELS.length).toBeGreaterThanOrEqual(2);
+    for (const s of SUGGESTED_MODELS) {
+      expect(parseRepoInput(s.repo, s.file)).toEqual({ repo: s.repo, file: s.file });
+      expect(s.file.toLowerCase().endsWith(".gguf")).toBe(true);
+    }
   });
 });
