@@ -61,7 +61,9 @@ describe("chat helpers", () => {
   it("the sparkline breaks at unscored turns and stays in its box", () => {
     expect(sparklinePath([], 100, 20)).toBe("");
     expect(sparklinePath([100, 0], 100, 20, 0)).toBe("M0,0L100,20");
-    expect(sparklinePath([50, null, 50], 100, 20, 0)).toBe("M0,10M100,10");
+    expect(sparklinePath([50, null, 50], 100, 20, 0)).toBe("M0,10L0,10M100,10L100,10");
+    expect(sparklinePath([null, 80], 100, 20, 0)).toBe("M100,4L100,4");
+    expect(sparklinePath([10, 20, null], 100, 20, 0)).toBe("M0,18L50,16");
     expect(sparklinePath([150, -5], 10, 10, 0)).toBe("M0,0L10,10");
     expect(sparklinePath([25], 40, 20, 0)).toBe("M0,15L40,15");
   });

@@ -184,27 +184,25 @@ export function mean(xs: (number | null)[]): number | null {
 
 /**
  * An SVG path of a 0–100 series in a `w` x `h` box: one point per turn, a gap where a turn has
- * no score. A single scored turn is a short flat stroke so it stays visible.
+ * no score. A lone first turn is a short flat stroke, any other isolated score a dot.
  */
 export function sparklinePath(series: (number | null)[], w: number, h: number, pad = 2): string {
   if (series.length === 0) return "";
   const step = series.length > 1 ? (w - 2 * pad) / (series.length - 1) : 0;
   const y = (v: number) => pad + (h - 2 * pad) * (1 - Math.min(100, Math.max(0, v)) / 100);
   const r = (n: number) => Math.round(n * 10) / 10;
-  let d = "";
-  let drawing = false;
-  series.forEach((v, i) => {
-    if (v === null) {
-      drawing = false;
-      return;
-    }
-    const x = pad + i * step;
-    d += `${drawing ? "L" : "M"}${r(x)},${r(y(v))}`;
-    drawing = true;
-  });
-  if (series.filter((v) => v !== null).length === 1 && series.length === 1) {
-    d += `L${r(w - pad)},${r(y(series[0]!))}`;
+  if (series.length === 1 && series[0] !== null) {
+    return `M${r(pad)},${r(y(series[0]))}L${r(w - pad)},${r(y(series[0]))}`;
   }
+  let d = "";
+  series.forEach((v, i) => {
+    if (v === null) return;
+    const at = `${r(pad + i * step)},${r(y(v))}`;
+    const joined = i > 0 && series[i - 1] !== null;
+    const alone = !joined && (i === series.length - 1 || series[i + 1] === null);
+    // An isolated score is a zero-length stroke: a dot, thanks to the round line caps.
+    d += joined ? `L${at}` : alone ? `M${at}L${at}` : `M${at}`;
+  });
   return d;
 }
 
