@@ -1,6 +1,8 @@
 //! What Residency can work with on this computer: the GGUF models other tools
 //! (Ollama, LM Studio, the Hugging Face cache) or Residency itself already
-//! downloaded, and the processor, memory and graphics cards.
+//! downloaded, and the processor, memory and graphics cards; downloads from
+//! the Hugging Face hub into its cache ([`download`]); and whether training a
+//! model fits this computer and about how long it takes ([`fit`]).
 //!
 //! ```no_run
 //! let catalog = catalog::scan(&catalog::default_locations());
@@ -11,6 +13,8 @@
 //! println!("{} cores, {} bytes of memory", hw.logical_cores, hw.total_memory_bytes);
 //! ```
 
+pub mod download;
+pub mod fit;
 pub mod gguf;
 pub mod hardware;
 mod locations;
