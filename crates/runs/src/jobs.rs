@@ -436,6 +436,7 @@ impl Runs {
 fn build_data(spec: &RunSpec, config: &TrainConfig) -> std::result::Result<(usize, usize, Vec<SamplePrompt>), String> {
     let mut b = spec.build.clone();
     b.out = config.data.clone();
+    b.persona_mode = spec.preset.persona_mode();
     let opts = dataset::Options { seq_len: config.seq_len, ..dataset::Options::default() };
     let (summary, _report) =
         dataset::build(&spec.paths, &opts, spec.counter.as_ref(), &b).map_err(|e| format!("The training set could not be built: {e}"))?;
