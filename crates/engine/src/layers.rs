@@ -210,7 +210,13 @@ impl KvCache {
     }
 
     /// Appends a layer's new keys and values and returns all of them.
+    ///
+    /// They are detached from the autograd graph: with an adapter, whose weights are
+    /// trainable variables, every cached key would otherwise keep the whole graph of the
+    /// step that made it (and, through the concatenation, of every earlier step), so a
+    /// long chat grew by gigabytes until the process was killed.
     pub(crate) fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let (k, v) = (k.detach(), v.detach());
         let kv = match self.layers[layer].take() {
             None => (k, v),
             Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
@@ -307,6 +313,24 @@ mod tests {
                 assert!(diff(gf.get(x).unwrap(), gp.get(x).unwrap()) < 1e-4, "window {window:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_cache_keeps_no_autograd_graph() {
+        // Keys computed from a trainable variable (an adapter's weight) carry its graph;
+        // what the cache keeps and hands back must not.
+        let d = Device::Cpu;
+        let w = candle_core::Var::ones((1, 1, 2, 2), DType::F32, &d).unwrap();
+        let k = (w.as_tensor() * 2.0).unwrap();
+        assert!(k.track_op());
+        let mut c = KvCache::new(1);
+        for _ in 0..2 {
+            let (k_all, v_all) = c.append(0, k.clone(), k.clone()).unwrap();
+            assert!(!k_all.track_op() && !v_all.track_op());
+        }
+        let (k_all, _) = c.layers[0].clone().unwrap();
+        assert_eq!(k_all.dim(2).unwrap(), 4);
+        assert!(!k_all.track_op());
     }
 
     #[test]
