@@ -30,8 +30,9 @@ pub struct Throughput {
 }
 
 /// SmolLM2-135M-Instruct (Q4_1 GGUF fixture, 134,515,008 parameters) trained
-/// in the Persona and style preset's shape (NF4 base, LoRA r 16 on all seven
-/// projections, sequence 1024, gradient checkpointing), per core: measured
+/// with LoRA r 16 on all seven projections over an NF4 base (sequence 1024,
+/// gradient checkpointing: the Persona and style preset's shape before
+/// daf5f57 made it 384), per core: measured
 /// 2026-11-29 on this project's 2-core Sapphire Rapids VM with
 /// `/usr/bin/time -v residency --threads 2 bench train --model
 /// SmolLM2-135M-Instruct.Q4_1.gguf --seq-len 1024 --accum 1 --steps 1`:
@@ -47,11 +48,13 @@ const REFERENCE_TOKENS_PER_SECOND: f64 = 2048.0 / 108.0;
 
 /// Tokens the Persona and style preset trains on a data set the size of the
 /// demo persona folder (`demo/coffee-roaster`, about 200 examples), before
-/// the person has added their own: an assumed size, not a measurement. Each
-/// example carries the persona card as its system prompt (about 560 tokens,
-/// see `runs::preset`) plus a short reply, so about 700 tokens; 200 examples
-/// times 3 passes (the preset's epochs) is 420,000 tokens.
-pub const TYPICAL_RUN_TOKENS: u64 = 200 * 700 * 3;
+/// the person has added their own: an assumed size, not a measurement. Since
+/// daf5f57 the preset trains without the persona as a system prompt (sequence
+/// 384, 2 epochs): a customer message and a reply of one to four sentences,
+/// about 150 tokens an example; 200 examples times 2 passes is 60,000 tokens.
+/// The throughput above was measured at sequence 1024, whose attention costs
+/// more per token than 384's, so the time errs on the long side.
+pub const TYPICAL_RUN_TOKENS: u64 = 200 * 150 * 2;
 
 /// Threads beyond this many are not counted: memory bandwidth and the
 /// trainer's serial parts stop the speed-up well before a workstation's cores.
