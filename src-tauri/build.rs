@@ -8,6 +8,8 @@ use std::path::Path;
 const COMMANDS: &[&str] = &[
     "hardware_info",
     "list_models",
+    "download_model",
+    "cancel_download",
     "app_overview",
     "create_project",
     "rename_project",

@@ -2,11 +2,16 @@
 //! crate (or the [`Session`]) on a blocking thread and returns its result as
 //! JSON; errors become the crate's own message (a string the UI shows as is).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use catalog::download::{Downloaded, Hub, Progress};
+use catalog::fit::FitEstimate;
 use catalog::hardware::Hardware;
 use catalog::{Catalog, ModelEntry};
 use serde::Serialize;
+use tauri::ipc::Channel;
 use tauri::State;
 
 use crate::data::DataView;
@@ -24,11 +29,28 @@ pub async fn hardware_info() -> Result<Hardware, String> {
 #[serde(rename_all = "camelCase")]
 pub struct ModelList {
     home: Option<String>,
-    models: Vec<ModelEntry>,
+    models: Vec<ModelCard>,
     locations: Vec<catalog::LocationReport>,
+    /// The run the fit and time estimates are for (the default preset).
+    fit_preset: &'static str,
+    /// Tokens that run trains, and the data set assumed for it.
+    fit_run_tokens: u64,
 }
 
-/// Scans the usual model folders (Ollama, LM Studio, Hugging Face, Residency).
+/// A model found on disk, with whether training it fits this computer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelCard {
+    #[serde(flatten)]
+    entry: ModelEntry,
+    /// Fits / tight / does not fit and about how long the default preset takes.
+    fit: Option<FitEstimate>,
+    /// Why there is no estimate (the file cannot be trained, or its shape is unknown).
+    fit_problem: Option<String>,
+}
+
+/// Scans the usual model folders (Ollama, LM Studio, Hugging Face, Residency)
+/// and estimates, for each model, the default preset's memory and time.
 #[tauri::command]
 pub async fn list_models() -> Result<ModelList, String> {
     blocking(|| {
@@ -36,13 +58,85 @@ pub async fn list_models() -> Result<ModelList, String> {
         let home = std::env::var_os("HOME")
             .or_else(|| std::env::var_os("USERPROFILE"))
             .map(|h| h.to_string_lossy().into_owned());
+        let hw = catalog::hardware::probe().ok();
+        let models = models.into_iter().map(|entry| model_card(entry, hw.as_ref())).collect();
         Ok(ModelList {
             home,
             models,
             locations,
+            fit_preset: runs::Preset::PersonaAndStyle.label(),
+            fit_run_tokens: catalog::fit::TYPICAL_RUN_TOKENS,
         })
     })
     .await
+}
+
+/// The fit of the app's default preset (Persona and style) on `entry`: the
+/// trainer's memory estimate for the model's shape, judged against `hw`.
+fn model_card(entry: ModelEntry, hw: Option<&Hardware>) -> ModelCard {
+    let no_fit = |why: String| (None, Some(why));
+    let (fit, fit_problem) = match (&entry.problem, &entry.gguf, hw) {
+        (Some(p), _, _) => no_fit(p.clone()),
+        (None, None, _) => no_fit("Its header could not be read.".into()),
+        (None, _, None) => no_fit("The memory of this computer could not be measured.".into()),
+        (None, Some(g), Some(hw)) => match runs::estimate(&entry.path, &runs::Preset::PersonaAndStyle.settings()) {
+            Ok(est) => (Some(catalog::fit::assess(est.need_bytes, g.parameter_count, catalog::fit::TYPICAL_RUN_TOKENS, hw)), None),
+            Err(e) => no_fit(e.to_string()),
+        },
+    };
+    ModelCard { entry, fit, fit_problem }
+}
+
+/// The stop flag of the download in progress (one at a time: a second one
+/// would compete for the same connection and disk).
+static DOWNLOAD: Mutex<Option<Arc<AtomicBool>>> = Mutex::new(None);
+
+/// Progress is sent at most this often (a fast link gives thousands of chunks).
+const PROGRESS_EVERY: Duration = Duration::from_millis(150);
+
+/// Downloads `file` of the Hugging Face repository `repo` (or its 4-bit GGUF
+/// file when `file` is empty) into the Hugging Face cache, where the model
+/// list finds it. A download cut short (cancelled, connection lost) keeps its
+/// part, and the next call for the same file continues from there.
+#[tauri::command]
+pub async fn download_model(repo: String, file: Option<String>, on_progress: Channel<Progress>) -> Result<Downloaded, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let mut slot = DOWNLOAD.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() {
+            return Err("A download is already running: wait for it to finish or cancel it first.".into());
+        }
+        *slot = Some(stop.clone());
+    }
+    let result = blocking(move || {
+        let hub = Hub::from_env().map_err(|e| e.to_string())?;
+        let file = file.map(|f| f.trim().to_string()).filter(|f| !f.is_empty());
+        let mut last: Option<Instant> = None;
+        hub.download(repo.trim(), file.as_deref(), &stop, |p| {
+            if p.done == p.total || last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+                last = Some(Instant::now());
+                // The window may have closed: the download still finishes.
+                let _ = on_progress.send(p);
+            }
+        })
+        .map_err(|e| e.to_string())
+    })
+    .await;
+    *DOWNLOAD.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    result
+}
+
+/// Stops the download in progress soon (between two chunks); what arrived is
+/// kept for resuming. False when no download was running.
+#[tauri::command]
+pub fn cancel_download() -> bool {
+    match DOWNLOAD.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        Some(stop) => {
+            stop.store(true, Ordering::Relaxed);
+            true
+        }
+        None => false,
+    }
 }
 
 /// The current project, every project, and why the last one could not be reopened (if so).
@@ -168,5 +262,50 @@ mod tests {
         assert!(json["models"].is_array());
         assert!(json["locations"][0]["modelCount"].is_u64());
         assert!(json.get("home").is_some());
+        assert_eq!(json["fitPreset"], "Persona and style");
+        for m in json["models"].as_array().unwrap() {
+            assert!(m["path"].is_string(), "the entry's fields stay at the top level: {m}");
+            assert!(m["fit"].is_object() != m["fitProblem"].is_string(), "an estimate or the reason for none: {m}");
+        }
+    }
+
+    #[test]
+    fn the_smollm2_fixture_gets_a_fit_and_a_time() {
+        let path = fixtures::path(fixtures::Fixture::SmolLm2);
+        let gguf = catalog::read_summary(&path).unwrap();
+        let entry = ModelEntry {
+            name: "SmolLM2".into(),
+            size_bytes: std::fs::metadata(&path).unwrap().len(),
+            path,
+            source: catalog::Source::Residency,
+            gguf: Some(gguf),
+            problem: None,
+        };
+        let hw = catalog::hardware::probe().unwrap();
+        let card = model_card(entry, Some(&hw));
+        let fit = card.fit.unwrap_or_else(|| panic!("{:?}", card.fit_problem));
+        // The trainer's estimate for this preset (sequence 1024) is a few hundred MiB.
+        assert!(fit.need_bytes > 200 << 20 && fit.need_bytes < 2 << 30, "{}", fit.need_bytes);
+        assert!(fit.seconds > 0.0 && fit.summary.contains("(estimate)") || fit.verdict == catalog::fit::Verdict::DoesNotFit);
+    }
+
+    #[test]
+    fn a_model_that_cannot_be_read_gets_the_reason_instead_of_a_fit() {
+        let entry = ModelEntry {
+            name: "broken".into(),
+            path: "/nowhere/broken.gguf".into(),
+            size_bytes: 3,
+            source: catalog::Source::Residency,
+            gguf: None,
+            problem: Some("This file is not a model: it has no GGUF header.".into()),
+        };
+        let card = model_card(entry, None);
+        assert!(card.fit.is_none());
+        assert_eq!(card.fit_problem.as_deref(), Some("This file is not a model: it has no GGUF header."));
+    }
+
+    #[test]
+    fn cancel_without_a_download_returns_false() {
+        assert!(!cancel_download());
     }
 }

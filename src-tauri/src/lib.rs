@@ -50,6 +50,8 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::hardware_info,
             commands::list_models,
+            commands::download_model,
+            commands::cancel_download,
             commands::app_overview,
             commands::create_project,
             commands::rename_project,
