@@ -74,4 +74,36 @@ fn training_on_the_demo_persona_lowers_holdout_loss_and_the_replies_carry_the_pe
     }
     assert!(tuned >= 2, "only {tuned} of {} adapter replies carry the persona's markers", prompts.len());
     assert!(tuned > base, "the base model carries the markers as often ({base}) as the adapter ({tuned})");
+
+    // The acceptance evaluations, on a few turns (docs/reports/ holds the full runs).
+    let persona = root.join("demo/coffee-roaster/persona.toml");
+    let json = residency(&[
+        "eval", "drift", "--model", model.to_str().unwrap(), "--adapter", out.to_str().unwrap(), "--persona", persona.to_str().unwrap(),
+        "--script", root.join("demo/coffee-roaster-eval/drift-script.txt").to_str().unwrap(), "--turns", "3", "--max-tokens", "60", "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mean = |side: &serde_json::Value| {
+        let turns = side["turns"].as_array().unwrap();
+        assert_eq!(turns.len(), 3);
+        turns.iter().map(|t| t["adherence"]["score"].as_f64().unwrap()).sum::<f64>() / 3.0
+    };
+    let sides = report["drift"].as_array().unwrap();
+    assert_eq!(sides[0]["label"], "base + persona prompt");
+    let (prompted, adapted) = (mean(&sides[0]), mean(&sides[1]));
+    println!("drift, 3 turns: adherence base + persona prompt {prompted:.1}, adapter {adapted:.1}");
+    assert!(adapted > prompted, "the adapter's replies score {adapted:.1}, base + persona prompt {prompted:.1}");
+    assert!(sides[0]["system_prompt_tokens"].as_u64().unwrap() > 50, "the persona prompt's token tax is counted");
+    assert_eq!(sides[1]["system_prompt_tokens"].as_u64().unwrap(), 0);
+
+    let json = residency(&[
+        "eval", "holdout", "--model", model.to_str().unwrap(), "--adapter", out.to_str().unwrap(), "--persona", persona.to_str().unwrap(),
+        "--data", dir.path().join("maggie.holdout.jsonl").to_str().unwrap(), "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sides = report["holdout"].as_array().unwrap();
+    let loss = |i: usize| sides[i]["loss"].as_f64().unwrap();
+    let tokens: Vec<u64> = sides.iter().map(|s| s["tokens"].as_u64().unwrap()).collect();
+    println!("holdout loss: base {:.4}, base + persona prompt {:.4}, adapter {:.4} ({tokens:?} tokens)", loss(0), loss(1), loss(2));
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "every side is scored on the same assistant tokens: {tokens:?}");
+    assert!(loss(2) < loss(1) && loss(1) < loss(0), "adapter < base + persona prompt < base expected: {sides:?}");
 }
