@@ -6,6 +6,7 @@ import {
   formatRate,
   linePath,
   niceTicks,
+  stepTicks,
   progressShare,
   progressText,
   settingsProblem,
@@ -121,6 +122,10 @@ describe("formatting", () => {
 describe("the loss chart's scale", () => {
   it("picks round ticks", () => {
     expect(niceTicks(0, 10, 5)).toEqual([0, 2, 4, 6, 8, 10]);
+    expect(stepTicks(2)).toEqual([0, 1, 2]);
+    expect(stepTicks(1)).toEqual([0, 1]);
+    expect(stepTicks(100)).toEqual([0, 20, 40, 60, 80, 100]);
+    expect(stepTicks(7).every(Number.isInteger)).toBe(true);
     expect(niceTicks(1.83, 3.41, 4)).toEqual([2, 2.5, 3]);
   });
 

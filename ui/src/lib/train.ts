@@ -262,6 +262,11 @@ export function niceTicks(lo: number, hi: number, count = 4): number[] {
   return ticks;
 }
 
+/** Ticks of the step axis: steps are whole numbers, so a short run gets no 0.5 or 1.5. */
+export function stepTicks(xMax: number): number[] {
+  return niceTicks(0, xMax, Math.min(5, Math.max(1, Math.floor(xMax)))).filter((t) => t <= xMax && Number.isInteger(t));
+}
+
 /** The axes' ranges for the train and holdout series; the x axis runs to the run's total steps. */
 export function chartScale(train: Point[], holdout: Point[], totalSteps: number | null): Scale {
   const all = [...train, ...holdout].filter((p) => Number.isFinite(p.y));
@@ -278,7 +283,7 @@ export function chartScale(train: Point[], holdout: Point[], totalSteps: number 
     yMin: Math.min(lo, yTicks[0] ?? lo),
     yMax: Math.max(hi, yTicks[yTicks.length - 1] ?? hi),
     yTicks,
-    xTicks: niceTicks(0, xMax, 5).filter((t) => t <= xMax),
+    xTicks: stepTicks(xMax),
   };
 }
 
