@@ -3,7 +3,6 @@
 //! flushed, then renamed over the old one: a crash leaves the previous version whole.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -117,20 +116,7 @@ fn new_id() -> String {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let err = |source| ChatError::Write { path: path.to_path_buf(), source };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::process::id()));
-    let written = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(err(e));
-    }
-    Ok(())
+    engine::files::write_atomic(path, bytes).map_err(|source| ChatError::Write { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]

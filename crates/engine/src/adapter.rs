@@ -172,12 +172,9 @@ pub fn write(tensors: &HashMap<String, Tensor>, dir: &Path, config: &AdapterConf
     write_atomic(&dir.join(CONFIG_FILE), json.as_bytes())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` atomically ([`crate::files::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(|e| EngineError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+    crate::files::write_atomic(path, bytes).map_err(|e| EngineError::io(path, e))
 }
 
 /// Reads `adapter_config.json`.

@@ -22,6 +22,7 @@ pub mod adapter;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod gemma3;
 pub mod generate;
 pub mod layers;

@@ -350,26 +350,8 @@ impl CustomOp1 for NllSum {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{max_rel, rand};
     use candle_core::{Device, Var, D};
-
-    fn rand(shape: &[usize], seed: u64) -> Tensor {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
-        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        d / b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1e-30)
-    }
 
     /// Output and input gradients of `fused` and `reference` (candle's composed
     /// ops) on the same inputs, under a loss that weights every output.

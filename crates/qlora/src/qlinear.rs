@@ -350,28 +350,9 @@ impl CustomOp1 for TiledMatMul {
 mod tests {
     use super::*;
     use candle_core::quantized::GgmlDType;
+    use crate::testutil::{max_rel as rel_err, rand};
     use candle_core::Var;
 
-    fn rand(shape: &[usize], seed: u64) -> Tensor {
-        // Deterministic pseudo-random values in [-1, 1) (xorshift), no device RNG.
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
-        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        let m = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        d / m.max(1e-30)
-    }
 
     /// Forward and input gradient of the layer vs the f32 reference `x W^T`
     /// computed by candle's own differentiable matmul on the dequantized W.

@@ -2,8 +2,7 @@
 //! what the app needs to recover a run after a restart. Written to a temporary
 //! file, flushed, then renamed, so a crash leaves the previous version whole.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -102,23 +101,13 @@ pub fn now() -> u64 {
 pub fn save(dir: &Path, r: &RunRecord) -> Result<()> {
     let path = dir.join(RECORD_FILE);
     let json = serde_json::to_vec_pretty(r).expect("a run record always serialises");
-    write_atomic(&path, &json).map_err(|e| RunError::Disk { path: path.display().to_string(), why: e.to_string() })
+    engine::files::write_atomic(&path, &json).map_err(|e| RunError::Disk { path: path.display().to_string(), why: e.to_string() })
 }
 
 pub fn load(dir: &Path) -> Result<RunRecord> {
     let path = dir.join(RECORD_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| RunError::Damaged { path: path.display().to_string(), why: e.to_string() })?;
     serde_json::from_str(&text).map_err(|e| RunError::Damaged { path: path.display().to_string(), why: e.to_string() })
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp: PathBuf = path.with_extension("json.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
